@@ -1,0 +1,34 @@
+// MemoryStore: an in-memory Store for tests, with fault injection.
+//
+// Thread safety: all methods lock one mutex; safe from any thread.
+// Fault injection: fail_writes_after(n) makes the (n+1)-th and every later
+// write() fail with io_error and change nothing, as a dead disk would.
+#pragma once
+
+#include <array>
+#include <map>
+#include <mutex>
+
+#include "engine/store.h"
+
+namespace buoni::engine {
+
+class MemoryStore final : public Store {
+ public:
+  [[nodiscard]] StatusOr<std::optional<std::string>> get(Space space,
+                                                         std::string_view key) const override;
+  [[nodiscard]] Status scan(Space space, std::string_view prefix, std::string_view start,
+                            const ScanVisitor& visit) const override;
+  [[nodiscard]] Status write(const WriteSet& set) override;
+
+  void fail_writes_after(int successful_writes);
+  [[nodiscard]] int writes() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::array<std::map<std::string, std::string, std::less<>>, space_count> spaces_;
+  int writes_ = 0;
+  int fail_after_ = -1;
+};
+
+}  // namespace buoni::engine
