@@ -1,0 +1,109 @@
+// Commands the engine applies, who asks, and what it answers.
+//
+// A Request is a Caller, an optional idempotency key and one Command. Its
+// Outcome is either Code::ok with the fields that operation fills, or a
+// decline Code with the fields useful to the caller (e.g. balance_cents on
+// insufficient_funds). The first Outcome of each (caller, key) is stored in
+// the same durable write as its effects and returned again, `replayed`, for
+// the same request; a different request under that key is
+// idempotency_conflict.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "crypto/status.h"
+#include "engine/code.h"
+#include "engine/model.h"
+
+namespace buoni::engine {
+
+struct CreateProgramme {
+  std::string id, name;
+  Cents budget_cents = 0;
+  Day valid_from_day = 0, valid_until_day = 0;
+  bool require_pin = false;
+  Cents max_redemption_cents = 0, daily_limit_cents = 0;
+};
+struct CloseProgramme { std::string id; };
+struct AddMerchant {
+  std::string id, name, vat_number;
+  std::vector<std::string> programmes;
+  Hash32 api_key_hash{};  // the key is made and shown by the caller; only its hash comes here
+};
+struct IssueCard { std::string programme, beneficiary_ref; Cents amount_cents = 0; };
+struct LoadCard { CardId card; Cents amount_cents = 0; };
+struct BlockCard { CardId card; };
+struct UnblockCard { CardId card; };
+struct ReplaceCard { CardId card; };
+struct Redeem { CardId card; Cents amount_cents = 0; std::string reference; };
+struct Authorize {
+  CardId card;
+  Cents amount_cents = 0;
+  std::string reference;
+  std::int64_t expires_in_s = 0;  // 0: limits::hold_expires_in_s_default
+};
+struct Capture { std::string hold_id; Cents amount_cents = 0; };
+struct Void { std::string hold_id; };
+struct RefundRedemption { std::string redemption_id; Cents amount_cents = 0; };
+
+using Command = std::variant<CreateProgramme, CloseProgramme, AddMerchant, IssueCard, LoadCard,
+                             BlockCard, UnblockCard, ReplaceCard, Redeem, Authorize, Capture,
+                             Void, RefundRedemption>;
+
+[[nodiscard]] std::string_view command_name(const Command& command);
+
+// Who sends a command. Admin commands need role admin; money commands need a
+// merchant (they act for that merchant).
+struct Caller {
+  enum class Role : std::uint8_t { admin = 0, merchant = 1 };
+  Role role = Role::admin;
+  std::string merchant_id;  // role merchant only
+  [[nodiscard]] static Caller admin() { return {}; }
+  [[nodiscard]] static Caller merchant(std::string id) { return {Role::merchant, std::move(id)}; }
+  [[nodiscard]] std::string key() const;  // "admin" or "m:<id>": idempotency namespace
+};
+
+struct Request {
+  Caller caller;
+  std::string idempotency_key;  // empty: none
+  Command command;
+};
+
+struct Outcome {
+  Code code = Code::ok;
+  std::string id;             // the object made or acted on
+  std::string card;           // card id (16 symbols), when a card is involved
+  Cents amount_cents = 0;
+  Cents balance_cents = 0;    // card available balance after (or at a decline)
+  Cents held_cents = 0;
+  TimeMs time_ms = 0;         // when it happened (the batch's clock)
+  TimeMs expires_at_ms = 0;   // holds: when it lapses
+  std::uint64_t ledger_seq = 0;  // last ledger entry this command wrote; 0: none
+  std::string status;         // hold or card status after
+  std::string new_card;       // replace: the new card's id
+
+  [[nodiscard]] bool ok() const { return code == Code::ok; }
+};
+
+struct Result {
+  Outcome outcome;
+  bool replayed = false;  // true: the stored first outcome of this idempotency key
+};
+
+// Codecs (grammar in engine/codec.h; outcome and command below).
+//   outcome := u8(version) u8(code) str(id) str(card) i64(amount) i64(balance)
+//              i64(held) i64(time_ms) i64(expires_at_ms) u64(ledger_seq)
+//              str(status) str(new_card)
+//   command := u8(variant index) fields in declaration order (str, i64, i32,
+//              bool, card_id, hash; vectors as u32 count then items)
+[[nodiscard]] std::string encode(const Outcome& outcome);
+[[nodiscard]] Status decode(std::string_view in, Outcome& outcome);
+[[nodiscard]] std::string encode_command(const Command& command);
+// The request fingerprint stored with an idempotency record: BLAKE2b-256 of
+// the encoded command.
+[[nodiscard]] Hash32 fingerprint(const Command& command);
+
+}  // namespace buoni::engine
