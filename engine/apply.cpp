@@ -404,6 +404,8 @@ StatusOr<Outcome> Machine::run(const Authorize& c) {
   if (declined) return std::move(*declined);
   Card& card = spend.card;
   card.held_cents += c.amount_cents;
+  spend.programme.held_cents += c.amount_cents;
+  save(spend.programme);
   Hold h;
   h.id = new_id("au_");
   h.card = card.id;
@@ -456,6 +458,10 @@ StatusOr<bool> release_hold(Batch& b, Hold& h, Cents release_cents, HoldStatus s
   BUONI_ASSERT(card.has_value() && card->held_cents >= h.amount_cents);
   card->held_cents -= h.amount_cents;
   b.save(Space::state, keys::card(card->id), *card);
+  BUONI_ASSIGN_OR_RETURN(auto p, b.load<Programme>(Space::state, keys::programme(h.programme)));
+  BUONI_ASSERT(p.has_value() && p->held_cents >= h.amount_cents);
+  p->held_cents -= h.amount_cents;
+  b.save(Space::state, keys::programme(p->id), *p);
   BUONI_ASSIGN_OR_RETURN(Card target, current_card(b, h.card));
   target.available_cents += release_cents;
   b.save(Space::state, keys::card(target.id), target);
@@ -618,6 +624,9 @@ StatusOr<Outcome> Machine::run(const CloseProgramme& c) {
                                                        HoldStatus::expired, now_ms_, ""));
     (void)released;
   }
+  // Releasing changed the programme's held total: read it again.
+  BUONI_ASSIGN_OR_RETURN(p, b_.load<Programme>(Space::state, keys::programme(c.id)));
+  BUONI_ASSERT(p.has_value() && p->held_cents == 0);
   BUONI_ASSIGN_OR_RETURN(auto cards, b_.scan(Space::state, keys::beneficiary_prefix(p->id),
                                              limits::cards_per_programme_max));
   BUONI_ASSERT(!cards.truncated);  // issuance stops at cards_per_programme_max

@@ -101,7 +101,7 @@ std::string encode(const Programme& v) {
   w.i64(v.max_redemption_cents); w.i64(v.daily_limit_cents);
   w.u8(static_cast<std::uint8_t>(v.status)); w.i64(v.created_at_ms);
   w.i64(v.issued_cents); w.i64(v.redeemed_cents); w.i64(v.refunded_cents);
-  w.i64(v.expired_cents); w.i64(v.card_count);
+  w.i64(v.expired_cents); w.i64(v.held_cents); w.i64(v.card_count);
   return w.take();
 }
 
@@ -113,7 +113,7 @@ Status decode(std::string_view in, Programme& v) {
   v.max_redemption_cents = r.i64(); v.daily_limit_cents = r.i64();
   v.status = read_enum(r, ProgrammeStatus::closed, bad); v.created_at_ms = r.i64();
   v.issued_cents = r.i64(); v.redeemed_cents = r.i64(); v.refunded_cents = r.i64();
-  v.expired_cents = r.i64(); v.card_count = r.i64();
+  v.expired_cents = r.i64(); v.held_cents = r.i64(); v.card_count = r.i64();
   return bad ? corruption("bad programme record") : finish(r, "programme");
 }
 

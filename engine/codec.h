@@ -30,7 +30,7 @@
 //   programme  := str(id) str(name) i64(budget) i32(valid_from_day)
 //                 i32(valid_until_day) bool(require_pin) i64(max_redemption)
 //                 i64(daily_limit) u8(status) i64(created_at_ms) i64(issued)
-//                 i64(redeemed) i64(refunded) i64(expired) i64(card_count)
+//                 i64(redeemed) i64(refunded) i64(expired) i64(held) i64(card_count)
 //   merchant   := str(id) str(name) str(vat) u32(n) n*str(programme)
 //                 hash(api_key_hash) i64(created_at_ms)
 //   card       := card_id str(programme) str(beneficiary_ref) u8(status)

@@ -27,6 +27,10 @@ inline constexpr std::size_t close_holds_max = 100'000;
 // Programmes one merchant may accept.
 inline constexpr std::size_t merchant_programmes_max = 64;
 
+// Findings one audit lists; past this it still counts entries but a report
+// of thousands of lines helps nobody: the first thousand show the fault.
+inline constexpr std::size_t audit_findings_max = 1000;
+
 // Money. One card or redemption above EUR 100,000 is a typo, not food aid.
 inline constexpr std::int64_t amount_cents_max = 10'000'000;
 // A programme budget above EUR 1 billion is a typo; also keeps every sum of

@@ -41,6 +41,7 @@ struct Programme {
   Cents redeemed_cents = 0;  // redemptions and captures
   Cents refunded_cents = 0;
   Cents expired_cents = 0;   // card balances expired at close
+  Cents held_cents = 0;      // under pending authorizations
   std::int64_t card_count = 0;
 };
 

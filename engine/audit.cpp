@@ -1,0 +1,265 @@
+#include "engine/audit.h"
+
+#include <map>
+
+#include "engine/codec.h"
+#include "engine/engine.h"
+#include "engine/ledger.h"
+#include "engine/limits.h"
+
+namespace buoni::engine {
+
+std::string Finding::to_string() const {
+  std::string s = check;
+  if (seq) s += " at entry " + std::to_string(seq);
+  if (!object.empty()) s += " (" + object + ")";
+  return s + ": " + detail;
+}
+
+namespace {
+
+std::string programme_of_owner(const Account& a) {
+  if (a.kind == AccountKind::payable || a.kind == AccountKind::settled) {
+    return a.owner.substr(a.owner.find(':') + 1);
+  }
+  return a.owner;  // budget, pool, expired: the programme; card/held: mapped later
+}
+
+std::string vs(Cents expected, Cents found) {
+  return "expected " + std::to_string(expected) + ", found " + std::to_string(found);
+}
+
+class Auditor {
+ public:
+  Auditor(const Store& store, const std::vector<VerifyKey>& keys) : store_(store), keys_(keys) {}
+  Status run(const AuditProgress& progress);
+  AuditReport report;
+
+ private:
+  Status load_checkpoints();
+  Status walk_ledger(const AuditProgress& progress);
+  void take_entry(const Entry& e);
+  Status check_head();
+  Status check_cards();
+  Status check_programmes();
+  Status check_holds();
+  Status check_redemptions();
+  void find(std::string check, std::uint64_t seq, std::string object, std::string detail) {
+    if (report.findings.size() < limits::audit_findings_max) {
+      report.findings.push_back({std::move(check), seq, std::move(object), std::move(detail)});
+    }
+  }
+  template <typename T>
+  Status each(std::string_view prefix, const std::function<void(const T&)>& fn);
+  Cents balance(AccountKind kind, const std::string& owner) const {
+    auto it = balances_.find(Account{kind, owner});
+    return it == balances_.end() ? 0 : it->second;
+  }
+
+  const Store& store_;
+  const std::vector<VerifyKey>& keys_;
+  std::map<std::uint64_t, Hash32> checkpoint_hashes_;
+  std::map<Account, Cents> balances_;
+  std::map<std::string, Cents> redeemed_by_programme_, refunded_by_programme_, held_by_programme_;
+  std::map<std::string, std::string> card_programme_;  // card id -> programme, from entries
+  ChainHead last_;
+};
+
+template <typename T>
+Status Auditor::each(std::string_view prefix, const std::function<void(const T&)>& fn) {
+  return store_.scan(Space::state, prefix, prefix,
+                                    [&](std::string_view key, std::string_view value) {
+    T item;
+    Status s = decode(value, item);
+    if (!s.ok()) {
+      find("decode", 0, std::string(key.substr(0, 2)), s.message());
+      return true;
+    }
+    fn(item);
+    return true;
+  });
+}
+
+Status Auditor::load_checkpoints() {
+  return store_.scan(Space::meta, keys::checkpoint_prefix, keys::checkpoint_prefix,
+                     [&](std::string_view, std::string_view value) {
+    Checkpoint c;
+    if (!decode(value, c).ok()) {
+      find("checkpoint", 0, "", "undecodable checkpoint record");
+      return true;
+    }
+    ++report.checkpoints;
+    if (!verify_checkpoint(c, keys_)) {
+      find("checkpoint", c.seq, "key " + std::to_string(c.key_id),
+           "signature does not verify with the public keys");
+    }
+    checkpoint_hashes_[c.seq] = c.hash;
+    return true;
+  });
+}
+
+void Auditor::take_entry(const Entry& e) {
+  if (e.amount_cents <= 0) find("entry", e.seq, "", "amount is not positive");
+  for (const Account* a : {&e.from, &e.to}) {
+    if (a->kind == AccountKind::card || a->kind == AccountKind::held) {
+      auto [it, fresh] = card_programme_.emplace(a->owner, e.programme);
+      if (!fresh && it->second != e.programme) {
+        find("conservation", e.seq, a->owner, "entry moves money across programmes");
+      }
+    } else if (programme_of_owner(*a) != e.programme) {
+      find("conservation", e.seq, a->to_string(), "account is not of the entry's programme");
+    }
+  }
+  Cents& from = balances_[e.from];
+  from -= e.amount_cents;
+  balances_[e.to] += e.amount_cents;
+  bool card_side = e.from.kind == AccountKind::card || e.from.kind == AccountKind::held;
+  if (card_side && from < 0) {
+    find("negative_balance", e.seq, e.from.to_string(), "balance went to " + std::to_string(from));
+  }
+  if (e.kind == EntryKind::redeem || e.kind == EntryKind::capture) {
+    redeemed_by_programme_[e.programme] += e.amount_cents;
+  } else if (e.kind == EntryKind::refund) {
+    refunded_by_programme_[e.programme] += e.amount_cents;
+  }
+}
+
+Status Auditor::walk_ledger(const AuditProgress& progress) {
+  BUONI_ASSIGN_OR_RETURN(ChainHead head, read_head(store_));
+  return store_.scan(Space::ledger, "", "", [&](std::string_view key, std::string_view value) {
+    std::uint64_t key_seq = keys::seq_of(key);
+    std::uint64_t expected = last_.seq + 1;
+    Entry e;
+    if (!decode(value, e).ok()) {
+      find("decode", key_seq, "", "undecodable ledger entry");
+      last_.seq = key_seq;
+      return true;
+    }
+    if (key_seq != expected || e.seq != key_seq) {
+      find("chain", key_seq, "", "sequence gap or mismatch: expected seq " + std::to_string(expected));
+    }
+    if (chain_hash(last_.hash, e) != e.hash) {
+      find("chain", e.seq, "", "entry hash does not match its contents and the previous hash");
+    }
+    auto cp = checkpoint_hashes_.find(e.seq);
+    if (cp != checkpoint_hashes_.end() && cp->second != e.hash) {
+      find("checkpoint", e.seq, "", "signed checkpoint names another hash for this entry");
+    }
+    take_entry(e);
+    last_ = {e.seq, e.hash};
+    ++report.entries;
+    if (progress && (report.entries % 65536 == 0)) progress(report.entries, head.seq);
+    return true;
+  });
+}
+
+Status Auditor::check_head() {
+  BUONI_ASSIGN_OR_RETURN(ChainHead head, read_head(store_));
+  if (head.seq != last_.seq || head.hash != last_.hash) {
+    find("chain", head.seq, "head", "chain head does not name the last ledger entry (last is " +
+                                        std::to_string(last_.seq) + ")");
+  }
+  if (last_.seq > 0 && (checkpoint_hashes_.empty() || checkpoint_hashes_.rbegin()->first != last_.seq)) {
+    find("checkpoint", last_.seq, "", "the last entry is not covered by a signed checkpoint");
+  }
+  for (const auto& [seq, hash] : checkpoint_hashes_) {
+    if (seq > last_.seq) find("checkpoint", seq, "", "checkpoint past the end of the ledger");
+  }
+  return Status();
+}
+
+Status Auditor::check_cards() {
+  std::map<std::string, bool> seen;
+  BUONI_RETURN_IF_ERROR(each<Card>("c/", [&](const Card& c) {
+    std::string id = format_card_id(c.id);
+    seen[id] = true;
+    ++report.cards;
+    Cents available = balance(AccountKind::card, id), held = balance(AccountKind::held, id);
+    if (c.available_cents != available) find("balance", 0, id, "available " + vs(available, c.available_cents));
+    if (c.held_cents != held) find("balance", 0, id, "held " + vs(held, c.held_cents));
+    if (c.available_cents < 0 || c.held_cents < 0) find("negative_balance", 0, id, "stored balance is negative");
+    auto it = card_programme_.find(id);
+    if (it != card_programme_.end() && it->second != c.programme) {
+      find("conservation", 0, id, "ledger puts the card in programme " + it->second);
+    }
+  }));
+  for (const auto& [id, programme] : card_programme_) {
+    if (!seen.count(id)) find("balance", 0, id, "card in the ledger has no stored record");
+  }
+  return Status();
+}
+
+Status Auditor::check_programmes() {
+  std::map<std::string, Cents> sums;  // every programme's accounts sum to zero
+  for (const auto& [account, cents] : balances_) {
+    bool card_side = account.kind == AccountKind::card || account.kind == AccountKind::held;
+    std::string programme = card_side ? card_programme_[account.owner] : programme_of_owner(account);
+    sums[programme] += cents;
+    if (account.kind == AccountKind::held) held_by_programme_[programme] += cents;
+  }
+  return each<Programme>("p/", [&](const Programme& p) {
+    ++report.programmes;
+    Cents budget_in = -balance(AccountKind::budget, p.id);
+    if (budget_in != p.budget_cents) find("balance", 0, p.id, "budget " + vs(budget_in, p.budget_cents));
+    Cents issued = p.budget_cents - balance(AccountKind::pool, p.id);
+    if (issued != p.issued_cents) find("balance", 0, p.id, "issued " + vs(issued, p.issued_cents));
+    if (p.issued_cents > p.budget_cents) find("budget", 0, p.id, "issued more than the budget");
+    if (held_by_programme_[p.id] != p.held_cents) {
+      find("balance", 0, p.id, "held " + vs(held_by_programme_[p.id], p.held_cents));
+    }
+    Cents expired = balance(AccountKind::expired, p.id);
+    if (expired != p.expired_cents) find("balance", 0, p.id, "expired " + vs(expired, p.expired_cents));
+    if (redeemed_by_programme_[p.id] != p.redeemed_cents) {
+      find("balance", 0, p.id, "redeemed " + vs(redeemed_by_programme_[p.id], p.redeemed_cents));
+    }
+    if (refunded_by_programme_[p.id] != p.refunded_cents) {
+      find("balance", 0, p.id, "refunded " + vs(refunded_by_programme_[p.id], p.refunded_cents));
+    }
+    if (sums[p.id] != 0) {
+      find("conservation", 0, p.id, "accounts sum to " + std::to_string(sums[p.id]) + ", not 0");
+    }
+  });
+}
+
+Status Auditor::check_holds() {
+  std::map<std::string, Cents> pending_by_card;
+  BUONI_RETURN_IF_ERROR(each<Hold>("h/", [&](const Hold& h) {
+    if (h.captured_cents > h.amount_cents) find("capture", 0, h.id, "captured more than held");
+    if (h.status == HoldStatus::pending) pending_by_card[format_card_id(h.card)] += h.amount_cents;
+  }));
+  return each<Card>("c/", [&](const Card& c) {
+    Cents pending = pending_by_card[format_card_id(c.id)];
+    if (pending != c.held_cents) find("hold", 0, format_card_id(c.id), "pending holds " + vs(pending, c.held_cents));
+  });
+}
+
+Status Auditor::check_redemptions() {
+  std::map<std::string, Cents> refunds;
+  BUONI_RETURN_IF_ERROR(each<Refund>("f/", [&](const Refund& f) { refunds[f.redemption_id] += f.amount_cents; }));
+  return each<Redemption>("r/", [&](const Redemption& r) {
+    if (r.refunded_cents > r.amount_cents) find("refund", 0, r.id, "refunded more than redeemed");
+    if (refunds[r.id] != r.refunded_cents) find("refund", 0, r.id, "refunds " + vs(refunds[r.id], r.refunded_cents));
+  });
+}
+
+Status Auditor::run(const AuditProgress& progress) {
+  BUONI_RETURN_IF_ERROR(load_checkpoints());
+  BUONI_RETURN_IF_ERROR(walk_ledger(progress));
+  if (progress) progress(report.entries, report.entries);
+  BUONI_RETURN_IF_ERROR(check_head());
+  BUONI_RETURN_IF_ERROR(check_cards());
+  BUONI_RETURN_IF_ERROR(check_programmes());
+  BUONI_RETURN_IF_ERROR(check_holds());
+  return check_redemptions();
+}
+
+}  // namespace
+
+StatusOr<AuditReport> audit(const Store& store, const std::vector<VerifyKey>& keys,
+                            const AuditProgress& progress) {
+  Auditor auditor(store, keys);
+  BUONI_RETURN_IF_ERROR(auditor.run(progress));
+  return std::move(auditor.report);
+}
+
+}  // namespace buoni::engine
