@@ -1,0 +1,24 @@
+// JSON shapes of API.md, built with Boost.JSON. The HTTP server and the CLI's
+// --json both print these, so a script sees the same object either way.
+// Money is integer cents; times RFC 3339 UTC; dates YYYY-MM-DD.
+// Pure; thread-safe.
+#pragma once
+
+#include <boost/json.hpp>
+
+#include "engine/command.h"
+#include "engine/model.h"
+
+namespace buoni::api {
+
+[[nodiscard]] boost::json::object programme_json(const engine::Programme& p);
+[[nodiscard]] boost::json::object merchant_json(const engine::Merchant& m);
+[[nodiscard]] boost::json::object card_json(const engine::Card& c);
+// {"error": {"code", "message", ...useful fields}}
+[[nodiscard]] boost::json::object error_json(engine::Code code, const engine::Outcome& outcome);
+[[nodiscard]] boost::json::object error_json(std::string_view code, std::string_view message);
+// The answer to a successful command, by command kind (redemption, hold, ...).
+[[nodiscard]] boost::json::object outcome_json(const engine::Command& command,
+                                               const engine::Outcome& outcome);
+
+}  // namespace buoni::api

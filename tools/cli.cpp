@@ -1,0 +1,116 @@
+#include "tools/cli.h"
+
+#include <cstdio>
+#include <iostream>
+
+#include "api/error_table.h"
+#include "api/render.h"
+#include "engine/calendar.h"
+
+namespace buoni::tools {
+
+namespace json = boost::json;
+
+engine::Cents parse_cents(std::string_view flag, std::string_view text, engine::Cents max_cents,
+                          bool allow_zero) {
+  std::string why = std::string(flag) + " takes whole cents (digits only, e.g. 2500 for EUR 25.00), not '" +
+                    std::string(text) + "'";
+  if (text.empty() || text.size() > 15) throw UsageError{why};
+  engine::Cents v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') throw UsageError{why};
+    v = v * 10 + (c - '0');
+  }
+  if (v == 0 && !allow_zero) throw UsageError{std::string(flag) + " must be more than 0"};
+  if (v > max_cents) {
+    throw UsageError{std::string(flag) + " is over the limit of " + std::to_string(max_cents) + " cents"};
+  }
+  return v;
+}
+
+std::int64_t parse_count(std::string_view flag, std::string_view text, std::int64_t max) {
+  std::string why = std::string(flag) + " takes a whole number from 1 to " + std::to_string(max);
+  if (text.empty() || text.size() > 12) throw UsageError{why};
+  std::int64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') throw UsageError{why};
+    v = v * 10 + (c - '0');
+  }
+  if (v < 1 || v > max) throw UsageError{why};
+  return v;
+}
+
+engine::Day parse_date(std::string_view flag, std::string_view text) {
+  auto day = engine::parse_day(text);
+  if (!day) throw UsageError{std::string(flag) + " takes a date YYYY-MM-DD, not '" + std::string(text) + "'"};
+  return *day;
+}
+
+CardId parse_card(std::string_view flag, std::string_view text) {
+  auto parsed = parse_card_number(text);
+  if (!parsed.id) {
+    throw UsageError{std::string(flag) + ": " + std::string(card_number_error_message(parsed.error))};
+  }
+  return *parsed.id;
+}
+
+void print(const Common& common, const json::object& object, std::string_view text) {
+  if (common.json) {
+    std::cout << json::serialize(object) << "\n";
+  } else {
+    std::cout << text;
+    if (!text.empty() && text.back() != '\n') std::cout << "\n";
+  }
+  std::cout.flush();
+}
+
+int report_status(const Common& common, const Status& status) {
+  api::ErrorInfo info = api::error_info(status);
+  if (common.json) {
+    std::cout << json::serialize(api::error_json(info.code, status.to_string())) << "\n";
+  }
+  std::cerr << "buoni: " << status.to_string() << "\n";
+  bool usage = status.code() == StatusCode::not_found || status.code() == StatusCode::invalid_argument;
+  return usage ? exit_usage : exit_failed;
+}
+
+int print_result(const Common& common, const engine::Command& command,
+                 const StatusOr<engine::Result>& result, TextOf text) {
+  if (!result.ok()) return report_status(common, result.status());
+  const engine::Outcome& o = result->outcome;
+  if (!o.ok()) {
+    json::object body = api::error_json(o.code, o);
+    if (common.json) std::cout << json::serialize(body) << "\n";
+    std::string line = "buoni: declined: " + std::string(engine::code_name(o.code)) + ": " +
+                       std::string(engine::code_message(o.code));
+    if (o.code == engine::Code::insufficient_funds) {
+      line += " (balance " + std::to_string(o.balance_cents) + " cents)";
+    }
+    std::cerr << line << "\n";
+    bool usage = o.code == engine::Code::invalid_field || o.code == engine::Code::invalid_amount;
+    return usage ? exit_usage : exit_declined;
+  }
+  json::object body = api::outcome_json(command, o);
+  std::string human = text(command, o);
+  if (result->replayed) {
+    human += "\n(replayed: this idempotency key was used before; nothing changed)";
+  }
+  print(common, body, human);
+  return exit_ok;
+}
+
+int print_decline(const Common& common, engine::Code code) {
+  engine::Outcome o;
+  o.code = code;
+  return print_result(common, engine::Void{}, engine::Result{o, false}, nullptr);
+}
+
+int run_command(const Common& common, engine::Request request, TextOf text) {
+  auto node = Node::open(common.dir());
+  if (!node.ok()) return report_status(common, node.status());
+  engine::Command command = request.command;
+  auto result = (*node)->engine().execute(std::move(request));
+  return print_result(common, command, result, text);
+}
+
+}  // namespace buoni::tools

@@ -1,0 +1,64 @@
+// Shared parts of the `buoni` command: argument parsing, output, exit codes.
+//
+// Exit codes (API.md): 0 success; 1 declined, or an audit found a discrepancy;
+// 2 usage error (unknown flag, malformed value, missing data directory);
+// 3 the operation could not run (storage failure, store in use).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <boost/json.hpp>
+
+#include "crypto/card_number.h"
+#include "crypto/status.h"
+#include "engine/command.h"
+#include "engine/model.h"
+#include "tools/data_dir.h"
+
+namespace buoni::tools {
+
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_declined = 1;
+inline constexpr int exit_usage = 2;
+inline constexpr int exit_failed = 3;
+
+// Options every command takes.
+struct Common {
+  std::string data = "./data";
+  bool json = false;
+  [[nodiscard]] DataDir dir() const { return DataDir{data}; }
+};
+
+// A malformed argument: printed as one line, exit 2.
+struct UsageError {
+  std::string message;
+};
+
+// Strict whole cents: digits only, no sign, no decimal point, no exponent,
+// at most `max_cents`. "12.5", "-3", "1e9" are usage errors.
+[[nodiscard]] engine::Cents parse_cents(std::string_view flag, std::string_view text,
+                                        engine::Cents max_cents, bool allow_zero = false);
+[[nodiscard]] engine::Day parse_date(std::string_view flag, std::string_view text);
+[[nodiscard]] CardId parse_card(std::string_view flag, std::string_view text);
+[[nodiscard]] std::int64_t parse_count(std::string_view flag, std::string_view text,
+                                       std::int64_t max);
+
+// Prints a failure of the machinery (not a decline) and returns its exit code.
+int report_status(const Common& common, const Status& status);
+// Prints one JSON object (pretty) or the text lines, as --json says.
+void print(const Common& common, const boost::json::object& json, std::string_view text);
+
+// Prints a decline found outside the engine (e.g. a lookup of a missing object).
+int print_decline(const Common& common, engine::Code code);
+
+// Runs one command through the engine of a freshly opened Node and prints
+// the answer: `text` makes the human form of a success.
+using TextOf = std::string (*)(const engine::Command&, const engine::Outcome&);
+int run_command(const Common& common, engine::Request request, TextOf text);
+// The same with an engine already open (demo, bulk work).
+int print_result(const Common& common, const engine::Command& command,
+                 const StatusOr<engine::Result>& result, TextOf text);
+
+}  // namespace buoni::tools

@@ -1,0 +1,115 @@
+#include "tools/data_dir.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "crypto/hash.h"
+#include "engine/codec.h"
+
+namespace buoni::tools {
+
+namespace fs = std::filesystem;
+
+namespace {
+constexpr std::string_view key_file_prefix = "signing-";
+constexpr std::string_view key_file_suffix = ".key";
+
+std::string key_path(const DataDir& dir, std::uint16_t key_id) {
+  return dir.keys() + "/" + std::string(key_file_prefix) + std::to_string(key_id) +
+         std::string(key_file_suffix);
+}
+}  // namespace
+
+bool data_dir_exists(const DataDir& dir) {
+  std::error_code ec;
+  return fs::exists(dir.db() + "/CURRENT", ec);
+}
+
+std::string make_api_key(std::string_view prefix, Random& random) {
+  std::array<std::uint8_t, 32> bytes{};
+  random.fill(bytes);
+  return std::string(prefix) + to_hex(bytes);
+}
+
+Hash32 api_key_hash(std::string_view key) { return blake2b_256(key); }
+
+StatusOr<std::string> init_data_dir(const DataDir& dir, Random& random) {
+  if (data_dir_exists(dir)) return already_exists(dir.root + " already holds a buoni store");
+  std::error_code ec;
+  fs::create_directories(dir.keys(), ec);
+  if (ec) return io_error("cannot create " + dir.keys() + ": " + ec.message());
+  fs::permissions(dir.keys(), fs::perms::owner_all, ec);
+  if (!fs::exists(key_path(dir, 1))) {
+    BUONI_RETURN_IF_ERROR(save_signing_key(key_path(dir, 1), SigningKey::generate(1)));
+  }
+  storage::RocksOptions options;
+  options.create_if_missing = true;
+  BUONI_ASSIGN_OR_RETURN(auto store, storage::open_primary(dir.db(), options));
+  std::string admin_key = make_api_key("ak_", random);
+  Hash32 hash = api_key_hash(admin_key);
+  engine::WriteSet set;
+  engine::Writer w;
+  w.u8(engine::format_v1);
+  w.raw(hash);
+  set.put(engine::Space::meta, std::string(engine::keys::admin_key_hash), w.take());
+  BUONI_RETURN_IF_ERROR(store->write(set));
+  return admin_key;
+}
+
+StatusOr<std::vector<SigningKey>> load_signing_keys(const DataDir& dir) {
+  std::vector<SigningKey> keys;
+  std::error_code ec;
+  for (const auto& item : fs::directory_iterator(dir.keys(), ec)) {
+    std::string name = item.path().filename().string();
+    if (!name.starts_with(key_file_prefix) || !name.ends_with(key_file_suffix)) continue;
+    BUONI_ASSIGN_OR_RETURN(SigningKey key, load_signing_key(item.path().string()));
+    keys.push_back(key);
+  }
+  if (ec) return io_error("cannot read " + dir.keys() + ": " + ec.message());
+  if (keys.empty()) return not_found("no signing key in " + dir.keys());
+  std::sort(keys.begin(), keys.end(),
+            [](const SigningKey& a, const SigningKey& b) { return a.key_id < b.key_id; });
+  return keys;
+}
+
+std::vector<VerifyKey> verify_keys(const std::vector<SigningKey>& keys) {
+  std::vector<VerifyKey> out;
+  for (const auto& k : keys) out.push_back({k.key_id, k.public_key});
+  return out;
+}
+
+StatusOr<std::unique_ptr<Node>> Node::open(const DataDir& dir) {
+  if (!data_dir_exists(dir)) return not_found(dir.root + " is not a buoni data directory (run `buoni init`)");
+  std::unique_ptr<Node> node(new Node());
+  BUONI_ASSIGN_OR_RETURN(node->keys_, load_signing_keys(dir));
+  BUONI_ASSIGN_OR_RETURN(node->store_, storage::open_primary(dir.db(), storage::RocksOptions{}));
+  BUONI_ASSIGN_OR_RETURN(node->engine_, engine::Engine::open(*node->store_, node->keys_.back(),
+                                                             node->clock_, node->random_));
+  return node;
+}
+
+Node::~Node() {
+  if (engine_) engine_->stop();
+  engine_.reset();
+  store_.reset();
+}
+
+StatusOr<std::unique_ptr<Reader>> Reader::open(const DataDir& dir) {
+  if (!data_dir_exists(dir)) return not_found(dir.root + " is not a buoni data directory (run `buoni init`)");
+  std::unique_ptr<Reader> reader(new Reader());
+  BUONI_ASSIGN_OR_RETURN(auto keys, load_signing_keys(dir));
+  reader->keys_ = verify_keys(keys);
+  std::string pattern = (fs::temp_directory_path() / "buoni-reader-XXXXXX").string();
+  if (!mkdtemp(pattern.data())) return io_error("cannot create a temporary directory");
+  reader->secondary_dir_ = pattern;
+  BUONI_ASSIGN_OR_RETURN(reader->store_, storage::open_secondary(dir.db(), reader->secondary_dir_));
+  return reader;
+}
+
+Reader::~Reader() {
+  store_.reset();
+  std::error_code ec;
+  if (!secondary_dir_.empty()) fs::remove_all(secondary_dir_, ec);
+}
+
+}  // namespace buoni::tools

@@ -1,0 +1,77 @@
+// The data directory: everything one buoni instance owns, in one place.
+//
+//   DIR/db/                 RocksDB (engine state, ledger, idempotency, meta)
+//   DIR/keys/signing-N.key  Ed25519 signing keys, mode 0600 (crypto/signing.h);
+//                           the highest N signs, all of them verify
+// The admin API key is printed once by `buoni init`; only its BLAKE2b-256
+// hash is kept (meta "admin_key_hash").
+//
+// Node: the writer side (store opened as primary + engine); one process at a
+// time. Reader: a read-only view that works while a Node runs elsewhere
+// (RocksDB secondary in a private temp dir, removed on close).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "crypto/random.h"
+#include "crypto/signing.h"
+#include "engine/clock.h"
+#include "engine/engine.h"
+#include "storage/rocks_store.h"
+
+namespace buoni::tools {
+
+struct DataDir {
+  std::string root;
+  [[nodiscard]] std::string db() const { return root + "/db"; }
+  [[nodiscard]] std::string keys() const { return root + "/keys"; }
+};
+
+// Creates DIR (and parents' last level), the store, signing key 1 and an admin
+// key, which is returned: the only time it exists outside its hash.
+// already_exists when DIR/db exists.
+[[nodiscard]] StatusOr<std::string> init_data_dir(const DataDir& dir, Random& random);
+[[nodiscard]] bool data_dir_exists(const DataDir& dir);
+
+// "mk_..." / "ak_...": 32 random bytes, hex. Shown once; stored hashed.
+[[nodiscard]] std::string make_api_key(std::string_view prefix, Random& random);
+[[nodiscard]] Hash32 api_key_hash(std::string_view key);
+
+// Every signing key in DIR/keys, by key id.
+[[nodiscard]] StatusOr<std::vector<SigningKey>> load_signing_keys(const DataDir& dir);
+[[nodiscard]] std::vector<VerifyKey> verify_keys(const std::vector<SigningKey>& keys);
+
+class Node {
+ public:
+  [[nodiscard]] static StatusOr<std::unique_ptr<Node>> open(const DataDir& dir);
+  ~Node();
+  [[nodiscard]] engine::Engine& engine() { return *engine_; }
+  [[nodiscard]] const engine::Store& store() const { return *store_; }
+  [[nodiscard]] Random& random() { return random_; }
+
+ private:
+  Node() = default;
+  std::unique_ptr<storage::RocksStore> store_;
+  std::vector<SigningKey> keys_;
+  engine::SystemClock clock_;
+  SystemRandom random_;
+  std::unique_ptr<engine::Engine> engine_;
+};
+
+class Reader {
+ public:
+  [[nodiscard]] static StatusOr<std::unique_ptr<Reader>> open(const DataDir& dir);
+  ~Reader();
+  [[nodiscard]] const engine::Store& store() const { return *store_; }
+  [[nodiscard]] const std::vector<VerifyKey>& keys() const { return keys_; }
+
+ private:
+  Reader() = default;
+  std::string secondary_dir_;
+  std::unique_ptr<storage::RocksStore> store_;
+  std::vector<VerifyKey> keys_;
+};
+
+}  // namespace buoni::tools

@@ -1,0 +1,34 @@
+// buoni: the command-line tool. See README.md for every command.
+#include <iostream>
+
+#include "tools/commands.h"
+
+int main(int argc, char** argv) {
+  using namespace buoni::tools;
+  CLI::App app{"buoni: food-aid voucher cards (buoni spesa) with a verifiable ledger", "buoni"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  Common common;
+  app.add_option("--data", common.data, "data directory")->capture_default_str();
+  app.add_flag("--json", common.json, "print the JSON object the HTTP API returns");
+  int exit_code = exit_ok;
+  register_init(app, common, exit_code);
+  register_programme(app, common, exit_code);
+  register_merchant(app, common, exit_code);
+  register_card(app, common, exit_code);
+  register_redeem(app, common, exit_code);
+  register_audit(app, common, exit_code);
+  register_demo(app, common, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help: CLI11 prints the right command's help
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "buoni: usage: " << e.what() << " (see buoni --help)\n";
+    return exit_usage;
+  } catch (const UsageError& e) {
+    std::cerr << "buoni: usage: " << e.message << "\n";
+    return exit_usage;
+  }
+  return exit_code;
+}
