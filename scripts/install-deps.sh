@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what buoni needs to build, test and run, from Debian 12's packages.
+# Idempotent and quiet when everything is already there. Run as root.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config   # toolchain
+  libsodium-dev                                  # Ed25519, BLAKE2b, CSPRNG
+  libssl-dev                                     # OpenSSL (TLS for the server)
+  librocksdb-dev                                 # storage
+  libboost1.81-dev libboost-json1.81-dev         # Beast/Asio headers, Boost.JSON
+  libcli11-dev                                   # command-line parsing
+  doctest-dev                                    # tests
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing ${missing[*]}; run this script as root" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
