@@ -3,6 +3,25 @@
 
 #include "tools/commands.h"
 
+namespace {
+// CLI11 reports an unknown command as "A subcommand is required"; name it.
+const char* unknown_command(CLI::App& app, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--data") {
+      ++i;
+      continue;
+    }
+    if (arg.starts_with("-")) continue;
+    for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+      if (sub->get_name() == arg) return nullptr;
+    }
+    return argv[i];
+  }
+  return nullptr;
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace buoni::tools;
   CLI::App app{"buoni: food-aid voucher cards (buoni spesa) with a verifiable ledger", "buoni"};
@@ -19,6 +38,10 @@ int main(int argc, char** argv) {
   register_redeem(app, common, exit_code);
   register_audit(app, common, exit_code);
   register_demo(app, common, exit_code);
+  if (const char* name = unknown_command(app, argc, argv)) {
+    std::cerr << "buoni: usage: unknown command '" << name << "' (see buoni --help)\n";
+    return exit_usage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help: CLI11 prints the right command's help
