@@ -54,7 +54,7 @@ json::object merchant_json(const Merchant& m) {
           {"created_at", format_time(m.created_at_ms)}};
 }
 
-json::object card_json(const Card& c) {
+json::object card_json(const Card& c, const Programme& p) {
   json::object o{{"id", format_card_id(c.id)},
                  {"number", format_card_number(c.id)},
                  {"programme", c.programme},
@@ -64,7 +64,9 @@ json::object card_json(const Card& c) {
                  {"balance_cents", c.available_cents},
                  {"held_cents", c.held_cents},
                  {"issued_cents", c.issued_cents},
-                 {"issued_at", format_time(c.issued_at_ms)}};
+                 {"issued_at", format_time(c.issued_at_ms)},
+                 {"valid_from", format_day(p.valid_from_day)},
+                 {"expires_at", format_day(p.valid_until_day)}};
   if (c.has_replacement) o["replaced_by"] = format_card_id(c.replaced_by);
   return o;
 }

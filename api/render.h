@@ -13,7 +13,8 @@ namespace buoni::api {
 
 [[nodiscard]] boost::json::object programme_json(const engine::Programme& p);
 [[nodiscard]] boost::json::object merchant_json(const engine::Merchant& m);
-[[nodiscard]] boost::json::object card_json(const engine::Card& c);
+// A card with its programme's validity ("expires_at": the last valid day).
+[[nodiscard]] boost::json::object card_json(const engine::Card& c, const engine::Programme& p);
 // {"error": {"code", "message", ...useful fields}}
 [[nodiscard]] boost::json::object error_json(engine::Code code, const engine::Outcome& outcome);
 [[nodiscard]] boost::json::object error_json(std::string_view code, std::string_view message);

@@ -1,5 +1,6 @@
 // buoni card issue | show | load | block | unblock | replace
 #include "api/render.h"
+#include "engine/calendar.h"
 #include "engine/limits.h"
 #include "engine/queries.h"
 #include "tools/commands.h"
@@ -91,10 +92,17 @@ void add_show(CLI::App& card, Common& common, int& exit_code) {
       exit_code = print_decline(common, engine::Code::unknown_card);
     } else {
       const engine::Card& k = **c;
-      print(common, api::card_json(k),
+      auto p = engine::find_programme((*reader)->store(), k.programme);
+      if (!p.ok() || !p->has_value()) {
+        exit_code = report_status(common, p.ok() ? corruption("card names a missing programme")
+                                                 : p.status());
+        return;
+      }
+      print(common, api::card_json(k, **p),
             "card " + format_card_number(k.id) + " (" + k.programme + ", " + k.beneficiary_ref +
                 "): " + std::string(engine::card_status_name(k.status)) + ", balance_cents " +
-                std::to_string(k.available_cents) + ", held_cents " + std::to_string(k.held_cents));
+                std::to_string(k.available_cents) + ", held_cents " + std::to_string(k.held_cents) +
+                ", valid until " + engine::format_day((*p)->valid_until_day));
       exit_code = exit_ok;
     }
   });
