@@ -31,8 +31,13 @@ ErrorInfo error_info(const Status& status) {
     case StatusCode::busy:
     case StatusCode::unavailable:
     case StatusCode::io_error: return {"unavailable", 503};
-    default: return {"internal", 500};
+    case StatusCode::not_found: return {"not_found", 404};
+    case StatusCode::already_exists: return {"already_exists", 409};
+    case StatusCode::invalid_argument: return {"bad_request", 400};
+    case StatusCode::corruption:
+    case StatusCode::internal: return {"internal", 500};
   }
+  return {"internal", 500};
 }
 
 }  // namespace buoni::api

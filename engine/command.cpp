@@ -24,7 +24,8 @@ void write_fields(Writer& w, const AddMerchant& c) {
   w.str(c.id); w.str(c.name); w.str(c.vat_number);
   w.u32(static_cast<std::uint32_t>(c.programmes.size()));
   for (const auto& p : c.programmes) w.str(p);
-  w.raw(c.api_key_hash);
+  // Not the api_key_hash: every attempt makes a new key at the edge, so a
+  // retry must match on what the operator asked for, not on the secret.
 }
 void write_fields(Writer& w, const IssueCard& c) {
   w.str(c.programme); w.str(c.beneficiary_ref); w.i64(c.amount_cents);

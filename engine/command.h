@@ -98,7 +98,8 @@ struct Result {
 //              i64(held) i64(time_ms) i64(expires_at_ms) u64(ledger_seq)
 //              str(status) str(new_card)
 //   command := u8(variant index) fields in declaration order (str, i64, i32,
-//              bool, card_id, hash; vectors as u32 count then items)
+//              bool, card_id; vectors as u32 count then items); AddMerchant's
+//              api_key_hash is left out (a retry makes a new key)
 [[nodiscard]] std::string encode(const Outcome& outcome);
 [[nodiscard]] Status decode(std::string_view in, Outcome& outcome);
 [[nodiscard]] std::string encode_command(const Command& command);
