@@ -162,6 +162,9 @@ StatusOr<Outcome> Machine::run(const AddMerchant& c) {
   }
   BUONI_ASSIGN_OR_RETURN(auto existing, b_.get(Space::state, keys::merchant(c.id)));
   if (existing) return decline(Code::already_exists);
+  // A key hash names one shop; taking another shop's would hand it that shop's money.
+  BUONI_ASSIGN_OR_RETURN(auto key_owner, b_.get(Space::state, keys::merchant_key(c.api_key_hash)));
+  if (key_owner) return decline(Code::already_exists);
   Merchant m;
   m.id = c.id;
   m.name = c.name;
@@ -247,8 +250,11 @@ StatusOr<Outcome> Machine::run(const LoadCard& c) {
   if (!card) return decline(Code::unknown_card);
   BUONI_ASSIGN_OR_RETURN(Programme p, must_programme(card->programme));
   Code usable = card_usable(*card, p);
-  // An operator may top up a blocked card: blocking stops spending, not aid.
-  if (usable != Code::ok && usable != Code::card_blocked) return decline(usable);
+  // An operator may top up a blocked card (blocking stops spending, not aid)
+  // and load cards before the programme starts.
+  if (usable != Code::ok && usable != Code::card_blocked && usable != Code::card_not_yet_valid) {
+    return decline(usable);
+  }
   if (p.issued_cents + c.amount_cents > p.budget_cents) return decline(Code::budget_exceeded);
   card->available_cents += c.amount_cents;
   p.issued_cents += c.amount_cents;
@@ -288,8 +294,11 @@ StatusOr<Outcome> Machine::run(const ReplaceCard& c) {
   if (!old_card) return decline(Code::unknown_card);
   BUONI_ASSIGN_OR_RETURN(Programme p, must_programme(old_card->programme));
   Code usable = card_usable(*old_card, p);
-  // Replacing is what one does with a lost (and so blocked) card.
-  if (usable != Code::ok && usable != Code::card_blocked) return decline(usable);
+  // Replacing is what one does with a lost (and so blocked) card, at any
+  // time before the programme ends.
+  if (usable != Code::ok && usable != Code::card_blocked && usable != Code::card_not_yet_valid) {
+    return decline(usable);
+  }
   BUONI_ASSIGN_OR_RETURN(CardId new_id, new_card_id());
   Card fresh;
   fresh.id = new_id;
@@ -611,6 +620,7 @@ StatusOr<Outcome> Machine::run(const CloseProgramme& c) {
   if (!p) return decline(Code::not_found);
   if (p->status == ProgrammeStatus::closed) return decline(Code::programme_closed);
   if (today_ <= p->valid_until_day) return decline(Code::programme_not_ended);
+  const std::uint64_t seq_before = b_.head().seq;
   // First give back what pending holds keep, then expire what cards have.
   BUONI_ASSIGN_OR_RETURN(auto holds, b_.scan(Space::state, keys::hold_expiry_prefix,
                                              limits::close_holds_max));
@@ -653,7 +663,7 @@ StatusOr<Outcome> Machine::run(const CloseProgramme& c) {
   o.id = p->id;
   o.amount_cents = expired_cents;
   o.time_ms = now_ms_;
-  o.ledger_seq = b_.entries_appended() > 0 ? b_.head().seq : 0;
+  o.ledger_seq = b_.head().seq > seq_before ? b_.head().seq : 0;
   o.status = "closed";
   return o;
 }

@@ -197,8 +197,19 @@ Status Auditor::check_programmes() {
     sums[programme] += cents;
     if (account.kind == AccountKind::held) held_by_programme_[programme] += cents;
   }
-  return each<Programme>("p/", [&](const Programme& p) {
+  Status failure;
+  BUONI_RETURN_IF_ERROR(each<Programme>("p/", [&](const Programme& p) {
     ++report.programmes;
+    std::int64_t beneficiaries = 0;
+    std::string prefix = keys::beneficiary_prefix(p.id);
+    Status s = store_.scan(Space::state, prefix, prefix, [&](std::string_view, std::string_view) {
+      ++beneficiaries;
+      return true;
+    });
+    if (!s.ok()) failure = s;
+    if (beneficiaries != p.card_count) {
+      find("balance", 0, p.id, "cards " + vs(beneficiaries, p.card_count));
+    }
     Cents budget_in = -balance(AccountKind::budget, p.id);
     if (budget_in != p.budget_cents) find("balance", 0, p.id, "budget " + vs(budget_in, p.budget_cents));
     Cents issued = p.budget_cents - balance(AccountKind::pool, p.id);
@@ -218,7 +229,8 @@ Status Auditor::check_programmes() {
     if (sums[p.id] != 0) {
       find("conservation", 0, p.id, "accounts sum to " + std::to_string(sums[p.id]) + ", not 0");
     }
-  });
+  }));
+  return failure;
 }
 
 Status Auditor::check_holds() {

@@ -62,7 +62,6 @@ std::uint64_t Batch::append(Entry entry) {
   entry.hash = chain_hash(head_.hash, entry);
   head_.seq = entry.seq;
   head_.hash = entry.hash;
-  ++entries_;
   put(Space::ledger, keys::ledger(entry.seq), encode(entry));
   return entry.seq;
 }

@@ -54,14 +54,12 @@ class Batch {
   std::uint64_t append(Entry entry);
 
   [[nodiscard]] const ChainHead& head() const { return head_; }
-  [[nodiscard]] std::size_t entries_appended() const { return entries_; }
   [[nodiscard]] WriteSet write_set() const;
 
  private:
   using Overlay = std::map<std::string, std::optional<std::string>, std::less<>>;
   const Store& store_;
   ChainHead head_;
-  std::size_t entries_ = 0;
   std::array<Overlay, space_count> overlay_;
 };
 

@@ -81,7 +81,10 @@ struct Outcome {
   Cents held_cents = 0;
   TimeMs time_ms = 0;         // when it happened (the batch's clock)
   TimeMs expires_at_ms = 0;   // holds: when it lapses
-  std::uint64_t ledger_seq = 0;  // last ledger entry this command wrote; 0: none
+  // The ledger entry that records the operation (a capture: its capture
+  // entry, not the release of the rest); else the last entry the command
+  // wrote; 0: none.
+  std::uint64_t ledger_seq = 0;
   std::string status;         // hold or card status after
   std::string new_card;       // replace: the new card's id
 
