@@ -167,6 +167,7 @@ json::object outcome_json(const Command& command, const Outcome& o) {
           },
           [&](const BlockCard&) { return card_change_json(o); },
           [&](const UnblockCard&) { return card_change_json(o); },
+          [&](const UnlockPin&) { return card_change_json(o); },
           [&](const ReplaceCard&) {
             Outcome fresh = o;
             fresh.card = o.new_card;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "crypto/hash.h"
 #include "engine/limits.h"
 #include "engine/validate.h"
 
@@ -44,6 +45,7 @@ class Machine {
   StatusOr<Outcome> run(const Capture& c);
   StatusOr<Outcome> run(const Void& c);
   StatusOr<Outcome> run(const RefundRedemption& c);
+  StatusOr<Outcome> run(const UnlockPin& c);
 
  private:
   struct Spend {  // what a redemption or authorization found valid
@@ -52,7 +54,11 @@ class Machine {
   };
   StatusOr<Outcome> set_blocked(const CardId& id, bool blocked);
   // Checks a merchant's spend; returns a decline Outcome or fills `spend`.
-  StatusOr<std::optional<Outcome>> check_spend(const CardId& id, Cents amount_cents, Spend& spend);
+  StatusOr<std::optional<Outcome>> check_spend(const CardId& id, Cents amount_cents,
+                                               const std::optional<Hash32>& pin_hash, Spend& spend);
+  // A decline when the PIN is missing, wrong or locked; else nullopt. A wrong
+  // PIN is counted durably, a right one clears the count.
+  std::optional<Outcome> check_pin(Card& card, const std::optional<Hash32>& pin_hash);
   Code card_usable(const Card& card, const Programme& programme) const;
   StatusOr<std::optional<Outcome>> load_pending_hold(const std::string& hold_id, Hold& hold);
   std::uint64_t entry(EntryKind kind, const std::string& programme, Account from, Account to,
@@ -126,9 +132,6 @@ StatusOr<Outcome> Machine::run(const CreateProgramme& c) {
       c.valid_until_day - c.valid_from_day > limits::programme_days_max) {
     return decline(Code::invalid_field);
   }
-  // PINs arrive with signed tokens (issue 3); until then a programme cannot
-  // promise them, so asking for one is refused rather than silently ignored.
-  if (c.require_pin) return decline(Code::invalid_field);
   BUONI_ASSIGN_OR_RETURN(auto existing, b_.get(Space::state, keys::programme(c.id)));
   if (existing) return decline(Code::already_exists);
   Programme p;
@@ -139,6 +142,7 @@ StatusOr<Outcome> Machine::run(const CreateProgramme& c) {
   p.valid_until_day = c.valid_until_day;
   p.max_redemption_cents = c.max_redemption_cents;
   p.daily_limit_cents = c.daily_limit_cents;
+  p.require_pin = c.require_pin;
   p.created_at_ms = now_ms_;
   save(p);
   Outcome o;
@@ -205,6 +209,7 @@ StatusOr<Outcome> Machine::run(const IssueCard& c) {
   if (!p) return decline(Code::not_found);
   if (p->status == ProgrammeStatus::closed) return decline(Code::programme_closed);
   if (today_ > p->valid_until_day) return decline(Code::card_expired);
+  if (p->require_pin != c.pin_hash.has_value()) return decline(Code::invalid_field);
   std::string index_key = keys::beneficiary(c.programme, c.beneficiary_ref);
   BUONI_ASSIGN_OR_RETURN(auto existing, b_.get(Space::state, index_key));
   if (existing) {
@@ -225,6 +230,8 @@ StatusOr<Outcome> Machine::run(const IssueCard& c) {
   card.available_cents = c.amount_cents;
   card.issued_cents = c.amount_cents;
   card.issued_at_ms = now_ms_;
+  card.has_pin = c.pin_hash.has_value();
+  if (c.pin_hash) card.pin_hash = *c.pin_hash;
   p->issued_cents += c.amount_cents;
   p->card_count += 1;
   save(card);
@@ -299,6 +306,7 @@ StatusOr<Outcome> Machine::run(const ReplaceCard& c) {
   if (usable != Code::ok && usable != Code::card_blocked && usable != Code::card_not_yet_valid) {
     return decline(usable);
   }
+  if (p.require_pin != c.pin_hash.has_value()) return decline(Code::invalid_field);
   BUONI_ASSIGN_OR_RETURN(CardId new_id, new_card_id());
   Card fresh;
   fresh.id = new_id;
@@ -309,6 +317,8 @@ StatusOr<Outcome> Machine::run(const ReplaceCard& c) {
   fresh.issued_at_ms = now_ms_;
   fresh.spent_day = old_card->spent_day;  // a replacement does not reset the daily limit
   fresh.spent_today_cents = old_card->spent_today_cents;
+  fresh.has_pin = c.pin_hash.has_value();
+  if (c.pin_hash) fresh.pin_hash = *c.pin_hash;
   Cents moved_cents = old_card->available_cents;
   old_card->available_cents = 0;
   old_card->status = CardStatus::revoked;
@@ -332,7 +342,25 @@ StatusOr<Outcome> Machine::run(const ReplaceCard& c) {
   return o;
 }
 
+std::optional<Outcome> Machine::check_pin(Card& card, const std::optional<Hash32>& pin_hash) {
+  if (!card.has_pin) return std::nullopt;
+  if (card.pin_failures >= limits::pin_failures_max) return decline(Code::pin_locked);
+  if (!pin_hash) return decline(Code::pin_required);
+  if (!constant_time_equal(*pin_hash, card.pin_hash)) {
+    card.pin_failures += 1;
+    save(card);  // durable with the batch: a kill does not reset the count
+    return decline(card.pin_failures >= limits::pin_failures_max ? Code::pin_locked
+                                                                 : Code::wrong_pin);
+  }
+  if (card.pin_failures > 0) {
+    card.pin_failures = 0;
+    save(card);  // a right PIN clears the count even if the spend is declined later
+  }
+  return std::nullopt;
+}
+
 StatusOr<std::optional<Outcome>> Machine::check_spend(const CardId& id, Cents amount_cents,
+                                                     const std::optional<Hash32>& pin_hash,
                                                      Spend& spend) {
   if (!is_merchant()) return std::optional(decline(Code::forbidden));
   if (!valid_amount(amount_cents)) return std::optional(decline(Code::invalid_amount));
@@ -348,6 +376,7 @@ StatusOr<std::optional<Outcome>> Machine::check_spend(const CardId& id, Cents am
   BUONI_ASSIGN_OR_RETURN(Programme p, must_programme(card->programme));
   Code usable = card_usable(*card, p);
   if (usable != Code::ok) return std::optional(decline(usable));
+  if (auto pin_declined = check_pin(*card, pin_hash)) return pin_declined;
   if (p.max_redemption_cents > 0 && amount_cents > p.max_redemption_cents) {
     return std::optional(decline(Code::limit_exceeded));
   }
@@ -373,7 +402,7 @@ StatusOr<std::optional<Outcome>> Machine::check_spend(const CardId& id, Cents am
 StatusOr<Outcome> Machine::run(const Redeem& c) {
   if (!valid_reference(c.reference)) return decline(Code::invalid_field);
   Spend spend;
-  BUONI_ASSIGN_OR_RETURN(auto declined, check_spend(c.card, c.amount_cents, spend));
+  BUONI_ASSIGN_OR_RETURN(auto declined, check_spend(c.card, c.amount_cents, c.pin_hash, spend));
   if (declined) return std::move(*declined);
   Card& card = spend.card;
   Redemption r;
@@ -409,7 +438,7 @@ StatusOr<Outcome> Machine::run(const Authorize& c) {
     return decline(Code::invalid_field);
   }
   Spend spend;
-  BUONI_ASSIGN_OR_RETURN(auto declined, check_spend(c.card, c.amount_cents, spend));
+  BUONI_ASSIGN_OR_RETURN(auto declined, check_spend(c.card, c.amount_cents, c.pin_hash, spend));
   if (declined) return std::move(*declined);
   Card& card = spend.card;
   card.held_cents += c.amount_cents;
@@ -574,6 +603,22 @@ StatusOr<Outcome> Machine::run(const Void& c) {
   o.time_ms = now_ms_;
   o.status = hold_status_name(h.status);
   o.ledger_seq = b_.head().seq > seq_before ? b_.head().seq : 0;
+  return o;
+}
+
+StatusOr<Outcome> Machine::run(const UnlockPin& c) {
+  if (!is_admin()) return decline(Code::forbidden);
+  BUONI_ASSIGN_OR_RETURN(auto card, b_.load<Card>(Space::state, keys::card(c.card)));
+  if (!card) return decline(Code::unknown_card);
+  if (card->status == CardStatus::revoked) return decline(Code::card_revoked);
+  card->pin_failures = 0;
+  save(*card);
+  Outcome o;
+  o.id = o.card = format_card_id(card->id);
+  o.balance_cents = card->available_cents;
+  o.held_cents = card->held_cents;
+  o.time_ms = now_ms_;
+  o.status = card_status_name(card->status);
   return o;
 }
 

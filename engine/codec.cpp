@@ -143,7 +143,8 @@ std::string encode(const Card& v) {
   w.raw(v.id.bytes); w.str(v.programme); w.str(v.beneficiary_ref);
   w.u8(static_cast<std::uint8_t>(v.status)); w.i64(v.available_cents); w.i64(v.held_cents);
   w.i64(v.issued_cents); w.i64(v.issued_at_ms); w.i32(v.spent_day); w.i64(v.spent_today_cents);
-  w.boolean(v.has_replacement); w.raw(v.replaced_by.bytes); w.u8(v.pin_failures);
+  w.boolean(v.has_replacement); w.raw(v.replaced_by.bytes); w.boolean(v.has_pin);
+  w.raw(v.pin_hash); w.u8(v.pin_failures);
   return w.take();
 }
 
@@ -155,7 +156,7 @@ Status decode(std::string_view in, Card& v) {
   v.available_cents = r.i64(); v.held_cents = r.i64();
   v.issued_cents = r.i64(); v.issued_at_ms = r.i64(); v.spent_day = r.i32();
   v.spent_today_cents = r.i64(); v.has_replacement = r.boolean(); r.raw(v.replaced_by.bytes);
-  v.pin_failures = r.u8();
+  v.has_pin = r.boolean(); r.raw(v.pin_hash); v.pin_failures = r.u8();
   return bad ? corruption("bad card record") : finish(r, "card");
 }
 

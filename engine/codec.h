@@ -36,7 +36,7 @@
 //   card       := card_id str(programme) str(beneficiary_ref) u8(status)
 //                 i64(available) i64(held) i64(issued) i64(issued_at_ms)
 //                 i32(spent_day) i64(spent_today) bool(has_replacement)
-//                 card_id(replaced_by) u8(pin_failures)
+//                 card_id(replaced_by) bool(has_pin) hash(pin_hash) u8(pin_failures)
 //   hold       := str(id) card_id str(merchant) str(programme) str(reference)
 //                 i64(amount) u8(status) i64(created_at_ms) i64(expires_at_ms)
 //                 i64(captured) str(redemption_id)

@@ -27,6 +27,10 @@ void write_fields(Writer& w, const AddMerchant& c) {
   // Not the api_key_hash: every attempt makes a new key at the edge, so a
   // retry must match on what the operator asked for, not on the secret.
 }
+void write_optional(Writer& w, const std::optional<Hash32>& h) {
+  w.boolean(h.has_value());
+  if (h) w.raw(*h);
+}
 void write_fields(Writer& w, const IssueCard& c) {
   w.str(c.programme); w.str(c.beneficiary_ref); w.i64(c.amount_cents);
 }
@@ -34,11 +38,13 @@ void write_fields(Writer& w, const LoadCard& c) { w.raw(c.card.bytes); w.i64(c.a
 void write_fields(Writer& w, const BlockCard& c) { w.raw(c.card.bytes); }
 void write_fields(Writer& w, const UnblockCard& c) { w.raw(c.card.bytes); }
 void write_fields(Writer& w, const ReplaceCard& c) { w.raw(c.card.bytes); }
+void write_fields(Writer& w, const UnlockPin& c) { w.raw(c.card.bytes); }
 void write_fields(Writer& w, const Redeem& c) {
-  w.raw(c.card.bytes); w.i64(c.amount_cents); w.str(c.reference);
+  w.raw(c.card.bytes); w.i64(c.amount_cents); w.str(c.reference); write_optional(w, c.pin_hash);
 }
 void write_fields(Writer& w, const Authorize& c) {
   w.raw(c.card.bytes); w.i64(c.amount_cents); w.str(c.reference); w.i64(c.expires_in_s);
+  write_optional(w, c.pin_hash);
 }
 void write_fields(Writer& w, const Capture& c) { w.str(c.hold_id); w.i64(c.amount_cents); }
 void write_fields(Writer& w, const Void& c) { w.str(c.hold_id); }
@@ -64,6 +70,7 @@ std::string_view command_name(const Command& command) {
           [](const Capture&) { return "capture"; },
           [](const Void&) { return "void"; },
           [](const RefundRedemption&) { return "refund"; },
+          [](const UnlockPin&) { return "card_unlock_pin"; },
       },
       command);
 }

@@ -33,17 +33,34 @@ struct AddMerchant {
   std::vector<std::string> programmes;
   Hash32 api_key_hash{};  // the key is made and shown by the caller; only its hash comes here
 };
-struct IssueCard { std::string programme, beneficiary_ref; Cents amount_cents = 0; };
+// PINs are made and hashed at the edge (engine/pin.h); the engine sees only
+// keyed hashes. A programme with require_pin needs pin_hash on IssueCard and
+// ReplaceCard (a replacement gets a new PIN), and on every Redeem/Authorize.
+struct IssueCard {
+  std::string programme, beneficiary_ref;
+  Cents amount_cents = 0;
+  std::optional<Hash32> pin_hash;  // not part of the fingerprint: a retry makes a new PIN
+};
 struct LoadCard { CardId card; Cents amount_cents = 0; };
 struct BlockCard { CardId card; };
 struct UnblockCard { CardId card; };
-struct ReplaceCard { CardId card; };
-struct Redeem { CardId card; Cents amount_cents = 0; std::string reference; };
+struct UnlockPin { CardId card; };
+struct ReplaceCard {
+  CardId card;
+  std::optional<Hash32> pin_hash;  // not part of the fingerprint
+};
+struct Redeem {
+  CardId card;
+  Cents amount_cents = 0;
+  std::string reference;
+  std::optional<Hash32> pin_hash;  // the presented PIN, hashed
+};
 struct Authorize {
   CardId card;
   Cents amount_cents = 0;
   std::string reference;
   std::int64_t expires_in_s = 0;  // 0: limits::hold_expires_in_s_default
+  std::optional<Hash32> pin_hash;
 };
 struct Capture { std::string hold_id; Cents amount_cents = 0; };
 struct Void { std::string hold_id; };
@@ -51,7 +68,7 @@ struct RefundRedemption { std::string redemption_id; Cents amount_cents = 0; };
 
 using Command = std::variant<CreateProgramme, CloseProgramme, AddMerchant, IssueCard, LoadCard,
                              BlockCard, UnblockCard, ReplaceCard, Redeem, Authorize, Capture,
-                             Void, RefundRedemption>;
+                             Void, RefundRedemption, UnlockPin>;
 
 [[nodiscard]] std::string_view command_name(const Command& command);
 
@@ -101,8 +118,9 @@ struct Result {
 //              i64(held) i64(time_ms) i64(expires_at_ms) u64(ledger_seq)
 //              str(status) str(new_card)
 //   command := u8(variant index) fields in declaration order (str, i64, i32,
-//              bool, card_id; vectors as u32 count then items); AddMerchant's
-//              api_key_hash is left out (a retry makes a new key)
+//              bool, card_id; vectors as u32 count then items; optional hash as
+//              bool then hash); AddMerchant's api_key_hash and the pin_hash of
+//              IssueCard/ReplaceCard are left out (a retry makes a new secret)
 [[nodiscard]] std::string encode(const Outcome& outcome);
 [[nodiscard]] Status decode(std::string_view in, Outcome& outcome);
 [[nodiscard]] std::string encode_command(const Command& command);

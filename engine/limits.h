@@ -49,6 +49,10 @@ inline constexpr std::size_t idempotency_key_length_max = 64;  // API.md: 1-64 c
 inline constexpr std::int64_t hold_expires_in_s_default = 3 * 24 * 3600;
 inline constexpr std::int64_t hold_expires_in_s_max = 7 * 24 * 3600;
 
+// Consecutive wrong PINs before a card locks (pin_locked) until an operator
+// unlocks it: 4 tries of a 5-digit PIN give a thief a 1 in 25,000 chance.
+inline constexpr std::uint8_t pin_failures_max = 4;
+
 // Programme validity: at most 5 years (a longer one is a typo).
 inline constexpr std::int32_t programme_days_max = 5 * 366;
 

@@ -70,7 +70,9 @@ struct Card {
   Cents spent_today_cents = 0;
   CardId replaced_by{};     // set when status == revoked by a replacement
   bool has_replacement = false;
-  std::uint8_t pin_failures = 0;  // reserved for PINs (issue 3)
+  bool has_pin = false;           // the programme requires a PIN for this card
+  Hash32 pin_hash{};              // keyed hash of the PIN (engine/pin.h); never the PIN
+  std::uint8_t pin_failures = 0;  // consecutive wrong PINs; limits::pin_failures_max locks
 };
 
 enum class HoldStatus : std::uint8_t { pending = 0, captured = 1, voided = 2, expired = 3 };

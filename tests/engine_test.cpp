@@ -3,9 +3,8 @@
 // where the writer's sweep would hide a path), plus fail-stop, batching,
 // reopening, codecs, calendar and field validation.
 //
-// PINs come later (issue 3): pin_required, wrong_pin and pin_locked are not
-// produced by the engine yet (a programme asking for require_pin is refused
-// with invalid_field), so they are not tested here.
+// PINs (pin_required, wrong_pin, pin_locked, unlock) have their own cases at
+// the end: a wrong PIN is a decline that does change the store (the count).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -35,6 +34,7 @@
 #include "engine/command.h"
 #include "engine/engine.h"
 #include "engine/ledger.h"
+#include "engine/pin.h"
 #include "engine/limits.h"
 #include "engine/memory_store.h"
 #include "engine/queries.h"
@@ -798,9 +798,6 @@ TEST_CASE("programme create declines") {
   fx.declined(admin(), programme_cmd("p2", 1'000, kMar31, kMar1), Code::invalid_field);
   fx.declined(admin(), programme_cmd("p2", 1'000, kMar1, kMar1 + limits::programme_days_max + 1),
               Code::invalid_field);
-  CreateProgramme pin = programme_cmd("p2");
-  pin.require_pin = true;  // PINs come later: refused rather than ignored
-  fx.declined(admin(), pin, Code::invalid_field);
 
   // Edges that are allowed.
   fx.ok(admin(), programme_cmd("p3", limits::budget_cents_max));
@@ -1170,6 +1167,7 @@ TEST_CASE("every decline code of code.h is produced (except the PIN codes, not y
   std::set<Code> expected;
   for (int i = 0; i < code_count; ++i) {
     auto code = static_cast<Code>(i);
+    // PIN codes are produced in the PIN cases below (they change the store).
     if (code == Code::ok || code == Code::pin_required || code == Code::wrong_pin ||
         code == Code::pin_locked) {
       continue;
@@ -2206,3 +2204,104 @@ TEST_CASE("validate: ids, names, references, idempotency keys") {
 }
 
 }  // namespace
+
+// ===========================================================================
+// PINs
+// ===========================================================================
+
+namespace {
+const std::array<std::uint8_t, 32> kPepper{7, 7, 7};
+Hash32 pin(std::string_view digits) { return hash_pin(kPepper, digits); }
+
+struct PinWorld : Fixture {
+  CardId c;
+  PinWorld() {
+    CreateProgramme p = programme_cmd("pp", 1'000'000, kMar1, kMar31);
+    p.require_pin = true;
+    ok(admin(), p);
+    ok(admin(), merchant_cmd("m1", {"pp"}));
+    c = card_id(ok(admin(), IssueCard{"pp", "ben-1", 10'000, pin("12345")}).card);
+  }
+  Redeem spend(Cents amount_cents, std::optional<Hash32> pin_hash) {
+    return Redeem{c, amount_cents, "", pin_hash};
+  }
+};
+}  // namespace
+
+TEST_CASE("pin: a programme with require_pin needs a PIN hash at issue, and only then") {
+  PinWorld w;
+  w.declined(admin(), IssueCard{"pp", "ben-2", 1'000}, Code::invalid_field);
+  w.ok(admin(), programme_cmd("plain"));
+  w.declined(admin(), IssueCard{"plain", "ben-2", 1'000, pin("11111")}, Code::invalid_field);
+  Card card = w.card(w.c);
+  CHECK(card.has_pin);
+  CHECK(card.pin_hash == pin("12345"));
+  CHECK(card.pin_failures == 0);
+}
+
+TEST_CASE("pin: redemption needs the right PIN; wrong ones count durably and lock at 4") {
+  PinWorld w;
+  w.declined(shop("m1"), w.spend(1'000, std::nullopt), Code::pin_required);
+  for (int i = 1; i <= 3; ++i) {
+    CHECK(w.run(shop("m1"), w.spend(1'000, pin("00000"))).code == Code::wrong_pin);
+    CHECK(w.card(w.c).pin_failures == i);  // committed with the batch
+  }
+  // A right PIN clears the count, even when the spend itself is declined.
+  CHECK(w.run(shop("m1"), w.spend(20'000, pin("12345"))).code == Code::insufficient_funds);
+  CHECK(w.card(w.c).pin_failures == 0);
+  for (int i = 1; i <= 3; ++i) {
+    CHECK(w.run(shop("m1"), w.spend(1'000, pin("99999"))).code == Code::wrong_pin);
+  }
+  CHECK(w.run(shop("m1"), w.spend(1'000, pin("99999"))).code == Code::pin_locked);
+  CHECK(w.card(w.c).pin_failures == 4);
+  // Locked: even the right PIN is refused, and nothing is counted further.
+  w.declined(shop("m1"), w.spend(1'000, pin("12345")), Code::pin_locked);
+  CHECK(w.card(w.c).available_cents == 10'000);
+  // Authorizations are guarded the same way.
+  w.declined(shop("m1"), Authorize{w.c, 1'000, "", 60, pin("12345")}, Code::pin_locked);
+
+  Outcome u = w.ok(admin(), UnlockPin{w.c});
+  CHECK(u.status == "active");
+  CHECK(w.card(w.c).pin_failures == 0);
+  Outcome r = w.ok(shop("m1"), w.spend(1'000, pin("12345")));
+  CHECK(r.balance_cents == 9'000);
+  w.declined(shop("m1"), UnlockPin{w.c}, Code::forbidden);
+  w.audit_clean();
+}
+
+TEST_CASE("pin: the failure count survives reopening the engine (a kill does not reset it)") {
+  PinWorld w;
+  CHECK(w.run(shop("m1"), w.spend(1'000, pin("00000"))).code == Code::wrong_pin);
+  CHECK(w.run(shop("m1"), w.spend(1'000, pin("00001"))).code == Code::wrong_pin);
+  w.open();
+  CHECK(w.card(w.c).pin_failures == 2);
+  CHECK(w.run(shop("m1"), w.spend(1'000, pin("00002"))).code == Code::wrong_pin);
+  CHECK(w.run(shop("m1"), w.spend(1'000, pin("00003"))).code == Code::pin_locked);
+}
+
+TEST_CASE("pin: a replacement card gets a new PIN; the old one no longer works") {
+  PinWorld w;
+  w.declined(admin(), ReplaceCard{w.c}, Code::invalid_field);
+  Outcome rep = w.ok(admin(), ReplaceCard{w.c, pin("54321")});
+  CardId fresh = card_id(rep.new_card);
+  CHECK(w.run(shop("m1"), Redeem{fresh, 1'000, "", pin("12345")}).code == Code::wrong_pin);
+  CHECK(w.ok(shop("m1"), Redeem{fresh, 1'000, "", pin("54321")}).balance_cents == 9'000);
+  w.declined(admin(), UnlockPin{w.c}, Code::card_revoked);
+}
+
+TEST_CASE("pin: make_pin gives 5 digits, hash_pin depends on pepper and digits") {
+  SeededRandom random(11);
+  std::set<std::string> seen;
+  for (int i = 0; i < 2'000; ++i) {
+    std::string p = make_pin(random);
+    CHECK(valid_pin(p));
+    seen.insert(p);
+  }
+  CHECK(seen.size() > 1'900);  // 2,000 draws from 100,000 values rarely collide much
+  CHECK_FALSE(valid_pin("1234"));
+  CHECK_FALSE(valid_pin("12a45"));
+  CHECK_FALSE(valid_pin("123456"));
+  const std::array<std::uint8_t, 32> other{8};
+  CHECK(hash_pin(kPepper, "12345") != hash_pin(other, "12345"));
+  CHECK(hash_pin(kPepper, "12345") != hash_pin(kPepper, "12346"));
+}
