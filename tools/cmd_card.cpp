@@ -2,6 +2,7 @@
 #include "api/render.h"
 #include "engine/calendar.h"
 #include "engine/limits.h"
+#include "engine/pin.h"
 #include "engine/queries.h"
 #include "tools/commands.h"
 
@@ -28,12 +29,48 @@ std::string status_text(const engine::Command&, const engine::Outcome& o) {
 std::string replaced_text(const engine::Command&, const engine::Outcome& o) {
   engine::Outcome fresh = o;
   fresh.card = o.new_card;
-  return card_line("replacement", fresh) + "; old card " + o.card + " revoked";
+  return card_line("replacement", fresh) + "; old card " +
+         format_card_number(*parse_card_number(o.card).id) + " revoked";
 }
 
 struct Args {
   std::string programme, ref, amount, card, key;
 };
+
+// Runs a command that makes a card (issue, replace). When the card's
+// programme requires a PIN, makes one here at the edge, passes only its hash,
+// and shows it once with the answer (a replay shows none: it was never kept).
+int run_card_maker(const Common& common, Node& node, engine::Request request,
+                   const std::string& programme_id, TextOf text) {
+  auto programme = engine::find_programme(node.store(), programme_id);
+  if (!programme.ok()) return report_status(common, programme.status());
+  std::string pin;
+  if (programme->has_value() && (*programme)->require_pin) {
+    pin = engine::make_pin(node.random());
+    Hash32 hash = engine::hash_pin(node.pin_pepper(), pin);
+    std::visit([&hash](auto& c) {
+      if constexpr (requires { c.pin_hash; }) c.pin_hash = hash;
+    }, request.command);
+  }
+  engine::Command command = request.command;
+  auto result = node.engine().execute(std::move(request));
+  if (pin.empty() || !result.ok() || !result->outcome.ok() || result->replayed) {
+    return print_result(common, command, result, text);
+  }
+  boost::json::object body = api::outcome_json(command, result->outcome);
+  body["pin"] = pin;
+  print(common, body, text(command, result->outcome) + "\npin " + pin +
+                          " (shown once: give it to the beneficiary; only its hash is kept)");
+  return exit_ok;
+}
+
+// Opens the data directory's node for a card-making command.
+template <typename Fn>
+int with_node(const Common& common, Fn fn) {
+  auto node = Node::open(common.dir());
+  if (!node.ok()) return report_status(common, node.status());
+  return fn(**node);
+}
 
 void add_issue(CLI::App& card, Common& common, int& exit_code) {
   auto a = std::make_shared<Args>();
@@ -45,7 +82,10 @@ void add_issue(CLI::App& card, Common& common, int& exit_code) {
   cmd->callback([a, &common, &exit_code] {
     engine::IssueCard c{a->programme, a->ref,
                         parse_cents("--amount-cents", a->amount, limits::amount_cents_max, true)};
-    exit_code = run_command(common, {engine::Caller::admin(), a->key, c}, issued_text);
+    exit_code = with_node(common, [&](Node& node) {
+      return run_card_maker(common, node, {engine::Caller::admin(), a->key, c}, c.programme,
+                            issued_text);
+    });
   });
 }
 
@@ -71,6 +111,24 @@ void add_card_action(CLI::App& card, const char* name, const char* help, Common&
   cmd->callback([a, make, text, &common, &exit_code] {
     exit_code = run_command(common, {engine::Caller::admin(), a->key,
                                      make(parse_card("--card", a->card))}, text);
+  });
+}
+
+void add_replace(CLI::App& card, Common& common, int& exit_code) {
+  auto a = std::make_shared<Args>();
+  auto* cmd = card.add_subcommand("replace", "revoke a (lost) card and move its balance to a "
+                                             "new one (with a new PIN where PINs are required)");
+  cmd->add_option("--card", a->card, "card number or id")->required();
+  cmd->add_option("--idempotency-key", a->key, "makes a retry safe");
+  cmd->callback([a, &common, &exit_code] {
+    engine::ReplaceCard c{parse_card("--card", a->card)};
+    exit_code = with_node(common, [&](Node& node) {
+      auto old_card = engine::find_card(node.store(), c.card);
+      if (!old_card.ok()) return report_status(common, old_card.status());
+      if (!old_card->has_value()) return print_decline(common, engine::Code::unknown_card);
+      return run_card_maker(common, node, {engine::Caller::admin(), a->key, c},
+                            (*old_card)->programme, replaced_text);
+    });
   });
 }
 
@@ -121,9 +179,9 @@ void register_card(CLI::App& app, Common& common, int& exit_code) {
   add_card_action(*card, "unblock", "let a blocked card be used again",
       common, exit_code, [](CardId id) -> engine::Command { return engine::UnblockCard{id}; },
       status_text);
-  add_card_action(*card, "replace",
-      "revoke a (lost) card and move its balance to a new one", common, exit_code,
-      [](CardId id) -> engine::Command { return engine::ReplaceCard{id}; }, replaced_text);
+  add_card_action(*card, "unlock-pin", "clear a card's wrong-PIN count", common, exit_code,
+      [](CardId id) -> engine::Command { return engine::UnlockPin{id}; }, status_text);
+  add_replace(*card, common, exit_code);
 }
 
 }  // namespace buoni::tools

@@ -33,6 +33,22 @@ std::string make_api_key(std::string_view prefix, Random& random) {
 
 Hash32 api_key_hash(std::string_view key) { return blake2b_256(key); }
 
+namespace {
+// Reads DIR/keys/pin-pepper, making it first if this directory predates it.
+Status load_pepper(const DataDir& dir, std::array<std::uint8_t, 32>& out) {
+  std::error_code ec;
+  if (!fs::exists(dir.pin_pepper(), ec)) {
+    SystemRandom random;
+    random.fill(out);
+    BUONI_RETURN_IF_ERROR(write_secret_file(dir.pin_pepper(), to_hex(out) + "\n"));
+  }
+  BUONI_ASSIGN_OR_RETURN(std::string text, read_secret_file(dir.pin_pepper()));
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  if (!from_hex(text, out)) return corruption(dir.pin_pepper() + " is not 64 hex digits");
+  return Status();
+}
+}  // namespace
+
 StatusOr<std::string> init_data_dir(const DataDir& dir, Random& random) {
   if (data_dir_exists(dir)) return already_exists(dir.root + " already holds a buoni store");
   std::error_code ec;
@@ -42,6 +58,8 @@ StatusOr<std::string> init_data_dir(const DataDir& dir, Random& random) {
   if (!fs::exists(key_path(dir, 1))) {
     BUONI_RETURN_IF_ERROR(save_signing_key(key_path(dir, 1), SigningKey::generate(1)));
   }
+  std::array<std::uint8_t, 32> pepper{};
+  BUONI_RETURN_IF_ERROR(load_pepper(dir, pepper));
   storage::RocksOptions options;
   options.create_if_missing = true;
   BUONI_ASSIGN_OR_RETURN(auto store, storage::open_primary(dir.db(), options));
@@ -82,6 +100,7 @@ StatusOr<std::unique_ptr<Node>> Node::open(const DataDir& dir) {
   if (!data_dir_exists(dir)) return not_found(dir.root + " is not a buoni data directory (run `buoni init`)");
   std::unique_ptr<Node> node(new Node());
   BUONI_ASSIGN_OR_RETURN(node->keys_, load_signing_keys(dir));
+  BUONI_RETURN_IF_ERROR(load_pepper(dir, node->pepper_));
   BUONI_ASSIGN_OR_RETURN(node->store_, storage::open_primary(dir.db(), storage::RocksOptions{}));
   BUONI_ASSIGN_OR_RETURN(node->engine_, engine::Engine::open(*node->store_, node->keys_.back(),
                                                              node->clock_, node->random_));

@@ -3,6 +3,8 @@
 //   DIR/db/                 RocksDB (engine state, ledger, idempotency, meta)
 //   DIR/keys/signing-N.key  Ed25519 signing keys, mode 0600 (crypto/signing.h);
 //                           the highest N signs, all of them verify
+//   DIR/keys/pin-pepper     32 random bytes (hex), mode 0600: the key of PIN
+//                           hashes (engine/pin.h); kept out of the store
 // The admin API key is printed once by `buoni init`; only its BLAKE2b-256
 // hash is kept (meta "admin_key_hash").
 //
@@ -27,6 +29,7 @@ struct DataDir {
   std::string root;
   [[nodiscard]] std::string db() const { return root + "/db"; }
   [[nodiscard]] std::string keys() const { return root + "/keys"; }
+  [[nodiscard]] std::string pin_pepper() const { return keys() + "/pin-pepper"; }
 };
 
 // Creates DIR (and parents' last level), the store, signing key 1 and an admin
@@ -50,11 +53,13 @@ class Node {
   [[nodiscard]] engine::Engine& engine() { return *engine_; }
   [[nodiscard]] const engine::Store& store() const { return *store_; }
   [[nodiscard]] Random& random() { return random_; }
+  [[nodiscard]] std::span<const std::uint8_t> pin_pepper() const { return pepper_; }
 
  private:
   Node() = default;
   std::unique_ptr<storage::RocksStore> store_;
   std::vector<SigningKey> keys_;
+  std::array<std::uint8_t, 32> pepper_{};
   engine::SystemClock clock_;
   SystemRandom random_;
   std::unique_ptr<engine::Engine> engine_;
