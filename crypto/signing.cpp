@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <optional>
@@ -23,6 +24,23 @@ namespace {
 
 constexpr std::string_view kKeyFilePrefix = "buoni-ed25519-v1 ";
 constexpr std::string_view kPublicKeyPrefix = "buoni-pk-v1 ";
+constexpr std::string_view kSealedKeyFilePrefix = "buoni-ed25519-sealed-v1 ";
+
+// The sealed format fixes Argon2id's cost; pin the values libsodium calls
+// INTERACTIVE so that a library upgrade cannot silently change them.
+constexpr unsigned long long kSealOpsLimit = crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE;
+constexpr std::size_t kSealMemLimit = crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE;
+static_assert(kSealOpsLimit == 2);
+static_assert(kSealMemLimit == 64u * 1024u * 1024u);
+
+using SealSalt = std::array<std::uint8_t, 16>;
+using SealNonce = std::array<std::uint8_t, 24>;
+using SealKey = std::array<std::uint8_t, 32>;
+using SealBox = std::array<std::uint8_t, 64 + 16>;  // secret key + MAC
+static_assert(std::tuple_size_v<SealSalt> == crypto_pwhash_SALTBYTES);
+static_assert(std::tuple_size_v<SealNonce> == crypto_secretbox_NONCEBYTES);
+static_assert(std::tuple_size_v<SealKey> == crypto_secretbox_KEYBYTES);
+static_assert(std::tuple_size_v<SealBox> == crypto_sign_SECRETKEYBYTES + crypto_secretbox_MACBYTES);
 
 static_assert(std::tuple_size_v<PublicKey> == crypto_sign_PUBLICKEYBYTES);
 static_assert(std::tuple_size_v<SecretKey> == crypto_sign_SECRETKEYBYTES);
@@ -138,18 +156,105 @@ bool secret_key_is_consistent(const SecretKey& secret_key) {
   return consistent;
 }
 
+// Checks `key.secret_key` and fills in the public key; zeroes the secret on failure.
+StatusOr<SigningKey> complete_key(SigningKey key, const std::string& path) {
+  if (!secret_key_is_consistent(key.secret_key)) {
+    sodium_memzero(key.secret_key.data(), key.secret_key.size());
+    return corruption(path + ": public half of the secret key does not match its seed");
+  }
+  std::copy(key.secret_key.begin() + 32, key.secret_key.end(), key.public_key.begin());
+  return key;
+}
+
 StatusOr<SigningKey> parse_key_file(std::string_view text, const std::string& path) {
   SigningKey key;
   if (text.empty() || text.back() != '\n' ||
       !parse_key_line(text.substr(0, text.size() - 1), kKeyFilePrefix, key.key_id,
                       key.secret_key)) {
+    sodium_memzero(key.secret_key.data(), key.secret_key.size());
     return corruption(path + ": not a buoni-ed25519-v1 key file");
   }
-  if (!secret_key_is_consistent(key.secret_key)) {
-    return corruption(path + ": public half of the secret key does not match its seed");
+  return complete_key(key, path);
+}
+
+// ---- sealed key files -------------------------------------------------------
+
+struct SealedKeyFile {
+  std::uint16_t key_id = 0;
+  SealSalt salt{};
+  SealNonce nonce{};
+  SealBox box{};
+};
+
+// Parses a whole sealed key file (with its final newline); false if malformed.
+bool parse_sealed_key_file(std::string_view text, SealedKeyFile& out) {
+  if (text.empty() || text.back() != '\n' || !text.starts_with(kSealedKeyFilePrefix)) return false;
+  text.remove_suffix(1);
+  text.remove_prefix(kSealedKeyFilePrefix.size());
+  std::array<std::string_view, 4> fields;
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    const std::size_t space = text.find(' ');
+    const bool last = i + 1 == fields.size();
+    if (last != (space == std::string_view::npos)) return false;
+    fields[i] = text.substr(0, space);
+    text.remove_prefix(last ? text.size() : space + 1);
   }
-  std::copy(key.secret_key.begin() + 32, key.secret_key.end(), key.public_key.begin());
-  return key;
+  const std::optional<std::uint16_t> key_id = parse_key_id(fields[0]);
+  if (!key_id) return false;
+  out.key_id = *key_id;
+  return from_hex(fields[1], out.salt) && from_hex(fields[2], out.nonce) &&
+         from_hex(fields[3], out.box);
+}
+
+// The secretbox key for `passphrase` and `salt`; false if Argon2id could not
+// get its memory.
+bool derive_seal_key(std::string_view passphrase, const SealSalt& salt, SealKey& out) {
+  return crypto_pwhash(out.data(), out.size(), passphrase.data(), passphrase.size(), salt.data(),
+                       kSealOpsLimit, kSealMemLimit, crypto_pwhash_ALG_ARGON2ID13) == 0;
+}
+
+StatusOr<std::string> seal_key_file(const SigningKey& key, std::string_view passphrase) {
+  BUONI_ASSERT(key.key_id >= 1);
+  SealedKeyFile sealed;
+  sealed.key_id = key.key_id;
+  randombytes_buf(sealed.salt.data(), sealed.salt.size());
+  randombytes_buf(sealed.nonce.data(), sealed.nonce.size());
+  SealKey seal_key{};
+  if (!derive_seal_key(passphrase, sealed.salt, seal_key)) {
+    return internal_error("crypto_pwhash (Argon2id) failed: out of memory?");
+  }
+  const int rc = crypto_secretbox_easy(sealed.box.data(), key.secret_key.data(),
+                                       key.secret_key.size(), sealed.nonce.data(), seal_key.data());
+  sodium_memzero(seal_key.data(), seal_key.size());
+  BUONI_ASSERT(rc == 0);
+  return std::string(kSealedKeyFilePrefix) + std::to_string(sealed.key_id) + " " +
+         to_hex(sealed.salt) + " " + to_hex(sealed.nonce) + " " + to_hex(sealed.box) + "\n";
+}
+
+StatusOr<SigningKey> open_sealed_key_file(std::string_view text, const std::string& path,
+                                          std::optional<std::string_view> passphrase) {
+  SealedKeyFile sealed;
+  if (!parse_sealed_key_file(text, sealed)) {
+    return corruption(path + ": not a buoni-ed25519-sealed-v1 key file");
+  }
+  if (!passphrase) {
+    return invalid_argument("key file is sealed; set BUONI_KEY_PASSPHRASE (" + path + ")");
+  }
+  SealKey seal_key{};
+  if (!derive_seal_key(*passphrase, sealed.salt, seal_key)) {
+    return internal_error("crypto_pwhash (Argon2id) failed for " + path + ": out of memory?");
+  }
+  SigningKey key;
+  key.key_id = sealed.key_id;
+  const int rc = crypto_secretbox_open_easy(key.secret_key.data(), sealed.box.data(),
+                                            sealed.box.size(), sealed.nonce.data(),
+                                            seal_key.data());
+  sodium_memzero(seal_key.data(), seal_key.size());
+  if (rc != 0) {
+    sodium_memzero(key.secret_key.data(), key.secret_key.size());
+    return invalid_argument("wrong passphrase for key file " + path);
+  }
+  return complete_key(key, path);
 }
 
 }  // namespace
@@ -162,6 +267,17 @@ SigningKey SigningKey::generate(std::uint16_t key_id) {
   SigningKey key;
   key.key_id = key_id;
   const int rc = crypto_sign_keypair(key.public_key.data(), key.secret_key.data());
+  BUONI_ASSERT(rc == 0);
+  return key;
+}
+
+SigningKey SigningKey::from_seed(std::uint16_t key_id, std::span<const std::uint8_t, 32> seed) {
+  BUONI_ASSERT(key_id >= 1);
+  detail::ensure_sodium();
+  SigningKey key;
+  key.key_id = key_id;
+  const int rc =
+      crypto_sign_seed_keypair(key.public_key.data(), key.secret_key.data(), seed.data());
   BUONI_ASSERT(rc == 0);
   return key;
 }
@@ -191,12 +307,36 @@ Status save_signing_key(const std::string& path, const SigningKey& key) {
   return status;
 }
 
+Status save_signing_key(const std::string& path, const SigningKey& key,
+                        std::optional<std::string_view> passphrase) {
+  if (!passphrase) return save_signing_key(path, key);
+  if (passphrase->empty()) return invalid_argument("empty passphrase: not sealing " + path);
+  detail::ensure_sodium();
+  BUONI_ASSIGN_OR_RETURN(const std::string text, seal_key_file(key, *passphrase));
+  return write_secret_file(path, text);
+}
+
 StatusOr<SigningKey> load_signing_key(const std::string& path) {
+  return load_signing_key(path, std::nullopt);
+}
+
+StatusOr<SigningKey> load_signing_key(const std::string& path,
+                                      std::optional<std::string_view> passphrase) {
   detail::ensure_sodium();
   BUONI_ASSIGN_OR_RETURN(std::string text, read_secret_file(path));
-  StatusOr<SigningKey> key = parse_key_file(text, path);
+  StatusOr<SigningKey> key = std::string_view(text).starts_with(kSealedKeyFilePrefix)
+                                 ? open_sealed_key_file(text, path, passphrase)
+                                 : parse_key_file(text, path);
   sodium_memzero(text.data(), text.size());
   return key;
+}
+
+bool key_file_is_sealed(const std::string& path) {
+  StatusOr<std::string> text = read_secret_file(path);
+  if (!text.ok()) return false;
+  const bool sealed = std::string_view(*text).starts_with(kSealedKeyFilePrefix);
+  sodium_memzero(text->data(), text->size());
+  return sealed;
 }
 
 std::string format_public_keys(const std::vector<VerifyKey>& keys) {

@@ -24,6 +24,11 @@ inline constexpr std::int64_t cards_per_programme_max = 200'000;
 // Pending holds (of all programmes) that closing a programme reads in one
 // batch; beyond it the close is refused (limit_exceeded) until holds settle.
 inline constexpr std::size_t close_holds_max = 100'000;
+// A bulk issuance CSV: at most this many bytes (a 200,000-line file of
+// references and amounts is a few MiB) and cards_per_programme_max rows.
+inline constexpr std::size_t csv_bytes_max = 64 * 1024 * 1024;
+// Bulk issuance requests in flight at once: enough to fill writer batches.
+inline constexpr std::size_t bulk_in_flight_max = 2048;
 // Programmes one merchant may accept.
 inline constexpr std::size_t merchant_programmes_max = 64;
 

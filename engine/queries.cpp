@@ -55,6 +55,17 @@ StatusOr<std::optional<Card>> find_card(const Store& store, const CardId& id) {
   return find<Card>(store, keys::card(id));
 }
 
+StatusOr<std::optional<CardId>> find_beneficiary_card(const Store& store,
+                                                     std::string_view programme,
+                                                     std::string_view ref) {
+  BUONI_ASSIGN_OR_RETURN(auto raw, store.get(Space::state, keys::beneficiary(programme, ref)));
+  if (!raw) return std::optional<CardId>();
+  CardId id;
+  if (raw->size() != id.bytes.size()) return corruption("bad beneficiary index entry");
+  std::copy(raw->begin(), raw->end(), id.bytes.begin());
+  return std::optional<CardId>(id);
+}
+
 StatusOr<std::optional<Redemption>> find_redemption(const Store& store, std::string_view id) {
   return find<Redemption>(store, keys::redemption(id));
 }

@@ -19,6 +19,10 @@ namespace buoni::engine {
 [[nodiscard]] StatusOr<std::optional<Merchant>> find_merchant_by_key_hash(const Store& store,
                                                                           const Hash32& key_hash);
 [[nodiscard]] StatusOr<std::optional<Card>> find_card(const Store& store, const CardId& id);
+// The card a beneficiary now holds in a programme (after replacements: the new one).
+[[nodiscard]] StatusOr<std::optional<CardId>> find_beneficiary_card(const Store& store,
+                                                                     std::string_view programme,
+                                                                     std::string_view ref);
 [[nodiscard]] StatusOr<std::optional<Redemption>> find_redemption(const Store& store,
                                                                   std::string_view id);
 [[nodiscard]] StatusOr<std::optional<Hold>> find_hold(const Store& store, std::string_view id);

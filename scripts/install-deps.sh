@@ -11,6 +11,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev         # Beast/Asio headers, Boost.JSON
   libcli11-dev                                   # command-line parsing
   doctest-dev                                    # tests
+  libqrencode-dev libcairo2-dev fonts-dejavu-core zbar-tools poppler-utils  # cards; QR decoding tests
 )
 
 missing=()

@@ -1,11 +1,15 @@
 #include "tools/cli.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
 #include "api/error_table.h"
 #include "api/render.h"
 #include "engine/calendar.h"
+#include "tools/card_ref.h"
 
 namespace buoni::tools {
 
@@ -52,6 +56,23 @@ CardId parse_card(std::string_view flag, std::string_view text) {
     throw UsageError{std::string(flag) + ": " + std::string(card_number_error_message(parsed.error))};
   }
   return *parsed.id;
+}
+
+CardId card_arg(const Common& common, std::string_view text) {
+  if (!looks_like_token(text)) return parse_card("--card", text);
+  auto keys = load_signing_keys(common.dir());
+  if (!keys.ok()) throw UsageError{"--card: cannot check the token: " + keys.status().to_string()};
+  return resolve_card("--card", text, verify_keys(*keys), engine::day_of(engine::SystemClock().now_ms()));
+}
+
+void progress_bar(std::string_view label, std::uint64_t done, std::uint64_t total) {
+  if (!isatty(STDERR_FILENO) || total == 0) return;
+  constexpr int width = 40;
+  int filled = static_cast<int>(width * std::min(done, total) / total);
+  std::fprintf(stderr, "\r%.*s [%-*s] %llu/%llu", static_cast<int>(label.size()), label.data(),
+               width, std::string(filled, '#').c_str(), static_cast<unsigned long long>(done),
+               static_cast<unsigned long long>(total));
+  if (done >= total) std::fputc('\n', stderr);
 }
 
 void print(const Common& common, const json::object& object, std::string_view text) {

@@ -42,8 +42,14 @@ struct UsageError {
                                         engine::Cents max_cents, bool allow_zero = false);
 [[nodiscard]] engine::Day parse_date(std::string_view flag, std::string_view text);
 [[nodiscard]] CardId parse_card(std::string_view flag, std::string_view text);
+// --card: a card number, its id, or a signed token (verified with the data
+// directory's public keys).
+[[nodiscard]] CardId card_arg(const Common& common, std::string_view text);
 [[nodiscard]] std::int64_t parse_count(std::string_view flag, std::string_view text,
                                        std::int64_t max);
+
+// A one-line progress bar on stderr when it is a terminal; silent otherwise.
+void progress_bar(std::string_view label, std::uint64_t done, std::uint64_t total);
 
 // Prints a failure of the machinery (not a decline) and returns its exit code.
 int report_status(const Common& common, const Status& status);

@@ -1,7 +1,4 @@
 // buoni audit: verify the chain and checkpoints, rebuild balances, check invariants.
-#include <unistd.h>
-
-#include <cstdio>
 #include <iostream>
 
 #include "engine/audit.h"
@@ -11,14 +8,8 @@ namespace buoni::tools {
 
 namespace {
 
-// A one-line progress bar on a terminal's stderr; silent otherwise.
 void show_progress(std::uint64_t done, std::uint64_t total) {
-  if (!isatty(STDERR_FILENO) || total == 0) return;
-  int width = 40;
-  int filled = static_cast<int>(width * done / total);
-  std::fprintf(stderr, "\raudit [%-*s] %llu/%llu entries", width, std::string(filled, '#').c_str(),
-               static_cast<unsigned long long>(done), static_cast<unsigned long long>(total));
-  if (done >= total) std::fputc('\n', stderr);
+  progress_bar("audit", done, total);
 }
 
 boost::json::object report_json(const engine::AuditReport& r) {

@@ -3,6 +3,7 @@
 #include "engine/calendar.h"
 #include "engine/limits.h"
 #include "engine/pin.h"
+#include "tools/card_ref.h"
 #include "engine/queries.h"
 #include "tools/commands.h"
 
@@ -44,8 +45,9 @@ int run_card_maker(const Common& common, Node& node, engine::Request request,
                    const std::string& programme_id, TextOf text) {
   auto programme = engine::find_programme(node.store(), programme_id);
   if (!programme.ok()) return report_status(common, programme.status());
+  if (!programme->has_value()) return print_decline(common, engine::Code::not_found);
   std::string pin;
-  if (programme->has_value() && (*programme)->require_pin) {
+  if ((*programme)->require_pin) {
     pin = engine::make_pin(node.random());
     Hash32 hash = engine::hash_pin(node.pin_pepper(), pin);
     std::visit([&hash](auto& c) {
@@ -54,13 +56,20 @@ int run_card_maker(const Common& common, Node& node, engine::Request request,
   }
   engine::Command command = request.command;
   auto result = node.engine().execute(std::move(request));
-  if (pin.empty() || !result.ok() || !result->outcome.ok() || result->replayed) {
-    return print_result(common, command, result, text);
+  if (!result.ok() || !result->outcome.ok()) return print_result(common, command, result, text);
+  const engine::Outcome& o = result->outcome;
+  CardId made = *parse_card_number(o.new_card.empty() ? o.card : o.new_card).id;
+  CardTokens tokens = card_tokens(node.signing_key(), made, (*programme)->valid_until_day);
+  boost::json::object body = api::outcome_json(command, o);
+  body["token"] = tokens.qr_text;
+  body["link"] = tokens.link;
+  std::string human = text(command, o) + "\ntoken " + tokens.qr_text;
+  if (result->replayed) human += "\n(replayed: this idempotency key was used before; nothing changed)";
+  if (!pin.empty() && !result->replayed) {
+    body["pin"] = pin;
+    human += "\npin " + pin + " (shown once: give it to the beneficiary; only its hash is kept)";
   }
-  boost::json::object body = api::outcome_json(command, result->outcome);
-  body["pin"] = pin;
-  print(common, body, text(command, result->outcome) + "\npin " + pin +
-                          " (shown once: give it to the beneficiary; only its hash is kept)");
+  print(common, body, human);
   return exit_ok;
 }
 
@@ -96,7 +105,7 @@ void add_load(CLI::App& card, Common& common, int& exit_code) {
   cmd->add_option("--amount-cents", a->amount, "amount to add")->required();
   cmd->add_option("--idempotency-key", a->key, "makes a retry safe");
   cmd->callback([a, &common, &exit_code] {
-    engine::LoadCard c{parse_card("--card", a->card),
+    engine::LoadCard c{card_arg(common, a->card),
                        parse_cents("--amount-cents", a->amount, limits::amount_cents_max)};
     exit_code = run_command(common, {engine::Caller::admin(), a->key, c}, loaded_text);
   });
@@ -110,7 +119,7 @@ void add_card_action(CLI::App& card, const char* name, const char* help, Common&
   cmd->add_option("--idempotency-key", a->key, "makes a retry safe");
   cmd->callback([a, make, text, &common, &exit_code] {
     exit_code = run_command(common, {engine::Caller::admin(), a->key,
-                                     make(parse_card("--card", a->card))}, text);
+                                     make(card_arg(common, a->card))}, text);
   });
 }
 
@@ -121,7 +130,7 @@ void add_replace(CLI::App& card, Common& common, int& exit_code) {
   cmd->add_option("--card", a->card, "card number or id")->required();
   cmd->add_option("--idempotency-key", a->key, "makes a retry safe");
   cmd->callback([a, &common, &exit_code] {
-    engine::ReplaceCard c{parse_card("--card", a->card)};
+    engine::ReplaceCard c{card_arg(common, a->card)};
     exit_code = with_node(common, [&](Node& node) {
       auto old_card = engine::find_card(node.store(), c.card);
       if (!old_card.ok()) return report_status(common, old_card.status());
@@ -137,7 +146,7 @@ void add_show(CLI::App& card, Common& common, int& exit_code) {
   auto* cmd = card.add_subcommand("show", "show a card's status and balance");
   cmd->add_option("--card", a->card, "card number or id")->required();
   cmd->callback([a, &common, &exit_code] {
-    CardId id = parse_card("--card", a->card);
+    CardId id = card_arg(common, a->card);
     auto reader = Reader::open(common.dir());
     if (!reader.ok()) {
       exit_code = report_status(common, reader.status());
@@ -182,6 +191,7 @@ void register_card(CLI::App& app, Common& common, int& exit_code) {
   add_card_action(*card, "unlock-pin", "clear a card's wrong-PIN count", common, exit_code,
       [](CardId id) -> engine::Command { return engine::UnlockPin{id}; }, status_text);
   add_replace(*card, common, exit_code);
+  register_card_print(*card, common, exit_code);
 }
 
 }  // namespace buoni::tools

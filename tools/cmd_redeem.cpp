@@ -34,7 +34,7 @@ void register_redeem(CLI::App& app, Common& common, int& exit_code) {
     if (!engine::valid_idempotency_key(a->key)) {
       throw UsageError{"--idempotency-key takes 1-64 characters of A-Z a-z 0-9 _ -"};
     }
-    engine::Redeem c{parse_card("--card", a->card),
+    engine::Redeem c{card_arg(common, a->card),
                      parse_cents("--amount-cents", a->amount, limits::amount_cents_max),
                      a->reference};
     if (!a->pin.empty() && !engine::valid_pin(a->pin)) throw UsageError{"--pin takes 5 digits"};

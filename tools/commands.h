@@ -12,8 +12,11 @@ void register_init(CLI::App& app, Common& common, int& exit_code);
 void register_programme(CLI::App& app, Common& common, int& exit_code);
 void register_merchant(CLI::App& app, Common& common, int& exit_code);
 void register_card(CLI::App& app, Common& common, int& exit_code);
+void register_card_print(CLI::App& card, Common& common, int& exit_code);  // render, verify
 void register_redeem(CLI::App& app, Common& common, int& exit_code);
 void register_audit(CLI::App& app, Common& common, int& exit_code);
 void register_demo(CLI::App& app, Common& common, int& exit_code);
+void register_key(CLI::App& app, Common& common, int& exit_code);
+void register_issue(CLI::App& app, Common& common, int& exit_code);
 
 }  // namespace buoni::tools

@@ -1,6 +1,7 @@
 #include "tools/data_dir.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 
 #include "crypto/hash.h"
@@ -56,7 +57,8 @@ StatusOr<std::string> init_data_dir(const DataDir& dir, Random& random) {
   if (ec) return io_error("cannot create " + dir.keys() + ": " + ec.message());
   fs::permissions(dir.keys(), fs::perms::owner_all, ec);
   if (!fs::exists(key_path(dir, 1))) {
-    BUONI_RETURN_IF_ERROR(save_signing_key(key_path(dir, 1), SigningKey::generate(1)));
+    BUONI_RETURN_IF_ERROR(
+        save_signing_key(key_path(dir, 1), SigningKey::generate(1), key_passphrase()));
   }
   std::array<std::uint8_t, 32> pepper{};
   BUONI_RETURN_IF_ERROR(load_pepper(dir, pepper));
@@ -74,13 +76,27 @@ StatusOr<std::string> init_data_dir(const DataDir& dir, Random& random) {
   return admin_key;
 }
 
+std::optional<std::string> key_passphrase() {
+  const char* p = std::getenv("BUONI_KEY_PASSPHRASE");
+  if (!p || !*p) return std::nullopt;
+  return std::string(p);
+}
+
+StatusOr<SigningKey> rotate_signing_key(const DataDir& dir) {
+  BUONI_ASSIGN_OR_RETURN(auto keys, load_signing_keys(dir));
+  if (keys.back().key_id == 0xFFFF) return invalid_argument("no key ids left");
+  SigningKey fresh = SigningKey::generate(static_cast<std::uint16_t>(keys.back().key_id + 1));
+  BUONI_RETURN_IF_ERROR(save_signing_key(key_path(dir, fresh.key_id), fresh, key_passphrase()));
+  return fresh;
+}
+
 StatusOr<std::vector<SigningKey>> load_signing_keys(const DataDir& dir) {
   std::vector<SigningKey> keys;
   std::error_code ec;
   for (const auto& item : fs::directory_iterator(dir.keys(), ec)) {
     std::string name = item.path().filename().string();
     if (!name.starts_with(key_file_prefix) || !name.ends_with(key_file_suffix)) continue;
-    BUONI_ASSIGN_OR_RETURN(SigningKey key, load_signing_key(item.path().string()));
+    BUONI_ASSIGN_OR_RETURN(SigningKey key, load_signing_key(item.path().string(), key_passphrase()));
     keys.push_back(key);
   }
   if (ec) return io_error("cannot read " + dir.keys() + ": " + ec.message());

@@ -42,6 +42,12 @@ struct DataDir {
 [[nodiscard]] std::string make_api_key(std::string_view prefix, Random& random);
 [[nodiscard]] Hash32 api_key_hash(std::string_view key);
 
+// The passphrase that seals signing keys: $BUONI_KEY_PASSPHRASE, if set.
+[[nodiscard]] std::optional<std::string> key_passphrase();
+// Adds signing key N+1 (sealed when a passphrase is set); new tokens and
+// checkpoints use it, tokens of older keys keep verifying.
+[[nodiscard]] StatusOr<SigningKey> rotate_signing_key(const DataDir& dir);
+
 // Every signing key in DIR/keys, by key id.
 [[nodiscard]] StatusOr<std::vector<SigningKey>> load_signing_keys(const DataDir& dir);
 [[nodiscard]] std::vector<VerifyKey> verify_keys(const std::vector<SigningKey>& keys);
@@ -54,6 +60,9 @@ class Node {
   [[nodiscard]] const engine::Store& store() const { return *store_; }
   [[nodiscard]] Random& random() { return random_; }
   [[nodiscard]] std::span<const std::uint8_t> pin_pepper() const { return pepper_; }
+  // The newest key: it signs checkpoints and new card tokens.
+  [[nodiscard]] const SigningKey& signing_key() const { return keys_.back(); }
+  [[nodiscard]] std::vector<VerifyKey> verify_keys() const { return tools::verify_keys(keys_); }
 
  private:
   Node() = default;

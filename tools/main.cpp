@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
   register_redeem(app, common, exit_code);
   register_audit(app, common, exit_code);
   register_demo(app, common, exit_code);
+  register_key(app, common, exit_code);
+  register_issue(app, common, exit_code);
   if (const char* name = unknown_command(app, argc, argv)) {
     std::cerr << "buoni: usage: unknown command '" << name << "' (see buoni --help)\n";
     return exit_usage;

@@ -1,0 +1,19 @@
+// What is printed on a card, from its records and the signing key.
+#pragma once
+
+#include <string>
+
+#include "api/card_render.h"
+#include "crypto/signing.h"
+#include "engine/model.h"
+
+namespace buoni::tools {
+
+// Where beneficiaries check their balance: $BUONI_PUBLIC_URL, else the
+// default local server address.
+[[nodiscard]] std::string public_url();
+
+[[nodiscard]] api::CardFace card_face(const engine::Card& card, const engine::Programme& programme,
+                                      const SigningKey& key, const std::string& base_url);
+
+}  // namespace buoni::tools
