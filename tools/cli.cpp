@@ -60,9 +60,9 @@ CardId parse_card(std::string_view flag, std::string_view text) {
 
 CardId card_arg(const Common& common, std::string_view text) {
   if (!looks_like_token(text)) return parse_card("--card", text);
-  auto keys = load_signing_keys(common.dir());
+  auto keys = load_public_keys(common.dir());
   if (!keys.ok()) throw UsageError{"--card: cannot check the token: " + keys.status().to_string()};
-  return resolve_card("--card", text, verify_keys(*keys), engine::day_of(engine::SystemClock().now_ms()));
+  return resolve_card("--card", text, *keys, engine::day_of(engine::SystemClock().now_ms()));
 }
 
 void progress_bar(std::string_view label, std::uint64_t done, std::uint64_t total) {

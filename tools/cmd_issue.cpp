@@ -174,7 +174,9 @@ std::vector<std::string> issue_new(Node& node, const engine::Programme& p,
       if (o.ok() || o.code == engine::Code::already_issued) {
         CardId id = *parse_card_number(o.card).id;
         (o.ok() ? l.issued : l.existing) = id;
-        if (o.ok() && pins) pins->put(l.ref + "," + format_card_number(id) + "," + l.pin + "\n");
+        if (o.ok() && pins) {
+          pins->put(csv_field(l.ref) + "," + format_card_number(id) + "," + l.pin + "\n");
+        }
       } else {
         declines.push_back("line " + std::to_string(l.line) + ": declined " +
                            std::string(engine::code_name(o.code)));
@@ -187,8 +189,7 @@ std::vector<std::string> issue_new(Node& node, const engine::Programme& p,
 }
 
 Status write_pdf(Node& node, const engine::Programme& p, const std::vector<Line>& lines,
-                 const std::string& out) {
-  BUONI_ASSIGN_OR_RETURN(auto writer, api::PdfSheetWriter::create(out));
+                 api::PdfSheetWriter& writer) {
   std::string url = public_url();
   std::size_t done = 0;
   for (const auto& l : lines) {
@@ -257,6 +258,13 @@ int bulk_issue(const Common& common, const IssueArgs& a) {
               << "; nothing was issued\n";
     return exit_usage;
   }
+  // Open both outputs before issuing anything, so an unwritable path costs nothing.
+  std::optional<api::PdfSheetWriter> pdf;
+  if (!a.out.empty()) {
+    auto writer = api::PdfSheetWriter::create(a.out);
+    if (!writer.ok()) throw UsageError{"--out: " + writer.status().message()};
+    pdf.emplace(std::move(writer).value());
+  }
   std::optional<PinsFile> pins;
   if (p.require_pin) pins.emplace(a.pins_out);
   std::vector<std::string> declines = issue_new(**node, p, lines, pins ? &*pins : nullptr);
@@ -264,8 +272,8 @@ int bulk_issue(const Common& common, const IssueArgs& a) {
     Status s = pins->close();
     if (!s.ok()) return report_status(common, s);
   }
-  if (!a.out.empty()) {
-    Status s = write_pdf(**node, p, lines, a.out);
+  if (pdf) {
+    Status s = write_pdf(**node, p, lines, *pdf);
     if (!s.ok()) return report_status(common, s);
   }
   return summarise(common, **node, lines, declines, a);

@@ -21,12 +21,12 @@ void register_key(CLI::App& app, Common& common, int& exit_code) {
   auto* show = key->add_subcommand("show", "print the public key set (the file --public-keys "
                                            "reads)");
   show->callback([&common, &exit_code] {
-    auto keys = load_signing_keys(common.dir());
+    auto keys = load_public_keys(common.dir());
     if (!keys.ok()) {
       exit_code = report_status(common, keys.status());
       return;
     }
-    auto public_keys = verify_keys(*keys);
+    const auto& public_keys = *keys;
     print(common, keys_json(public_keys), format_public_keys(public_keys));
     exit_code = exit_ok;
   });

@@ -42,6 +42,16 @@ bool read_record(std::string_view text, std::size_t& pos, std::size_t& line,
 
 }  // namespace
 
+std::string csv_field(std::string_view value) {
+  if (value.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(value);
+  std::string out = "\"";
+  for (char c : value) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
 CsvFile parse_csv(std::string_view text, std::size_t rows_max) {
   CsvFile file;
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);

@@ -22,6 +22,10 @@ struct CsvFile {
   std::string error;  // empty: parsed; else "line N: ..." (an unclosed quote)
 };
 
+// A field as CSV writes it: in double quotes (with "" for a quote) when it
+// holds a comma, a quote or a line break; as it is otherwise.
+[[nodiscard]] std::string csv_field(std::string_view value);
+
 // Parses `text`; at most `rows_max` rows (more is an error).
 [[nodiscard]] CsvFile parse_csv(std::string_view text, std::size_t rows_max);
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "crypto/hash.h"
 #include "engine/codec.h"
@@ -50,6 +52,23 @@ Status load_pepper(const DataDir& dir, std::array<std::uint8_t, 32>& out) {
 }
 }  // namespace
 
+namespace {
+// Rewrites DIR/keys/public-keys from the signing keys (atomically: temp + rename).
+Status write_public_keys(const DataDir& dir, const std::vector<SigningKey>& keys) {
+  std::string tmp = dir.public_keys() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << format_public_keys(verify_keys(keys));
+    out.flush();
+    if (!out) return io_error("cannot write " + tmp);
+  }
+  std::error_code ec;
+  fs::rename(tmp, dir.public_keys(), ec);
+  if (ec) return io_error("cannot write " + dir.public_keys() + ": " + ec.message());
+  return Status();
+}
+}  // namespace
+
 StatusOr<std::string> init_data_dir(const DataDir& dir, Random& random) {
   if (data_dir_exists(dir)) return already_exists(dir.root + " already holds a buoni store");
   std::error_code ec;
@@ -62,6 +81,8 @@ StatusOr<std::string> init_data_dir(const DataDir& dir, Random& random) {
   }
   std::array<std::uint8_t, 32> pepper{};
   BUONI_RETURN_IF_ERROR(load_pepper(dir, pepper));
+  BUONI_ASSIGN_OR_RETURN(auto signing_keys, load_signing_keys(dir));
+  BUONI_RETURN_IF_ERROR(write_public_keys(dir, signing_keys));
   storage::RocksOptions options;
   options.create_if_missing = true;
   BUONI_ASSIGN_OR_RETURN(auto store, storage::open_primary(dir.db(), options));
@@ -82,11 +103,27 @@ std::optional<std::string> key_passphrase() {
   return std::string(p);
 }
 
+
+StatusOr<std::vector<VerifyKey>> load_public_keys(const DataDir& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir.public_keys(), ec)) {
+    BUONI_ASSIGN_OR_RETURN(auto keys, load_signing_keys(dir));
+    return verify_keys(keys);
+  }
+  std::ifstream in(dir.public_keys());
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) return io_error("cannot read " + dir.public_keys());
+  return parse_public_keys(text.str());
+}
+
 StatusOr<SigningKey> rotate_signing_key(const DataDir& dir) {
   BUONI_ASSIGN_OR_RETURN(auto keys, load_signing_keys(dir));
   if (keys.back().key_id == 0xFFFF) return invalid_argument("no key ids left");
   SigningKey fresh = SigningKey::generate(static_cast<std::uint16_t>(keys.back().key_id + 1));
   BUONI_RETURN_IF_ERROR(save_signing_key(key_path(dir, fresh.key_id), fresh, key_passphrase()));
+  keys.push_back(fresh);
+  BUONI_RETURN_IF_ERROR(write_public_keys(dir, keys));
   return fresh;
 }
 
@@ -132,8 +169,7 @@ Node::~Node() {
 StatusOr<std::unique_ptr<Reader>> Reader::open(const DataDir& dir) {
   if (!data_dir_exists(dir)) return not_found(dir.root + " is not a buoni data directory (run `buoni init`)");
   std::unique_ptr<Reader> reader(new Reader());
-  BUONI_ASSIGN_OR_RETURN(auto keys, load_signing_keys(dir));
-  reader->keys_ = verify_keys(keys);
+  BUONI_ASSIGN_OR_RETURN(reader->keys_, load_public_keys(dir));
   std::string pattern = (fs::temp_directory_path() / "buoni-reader-XXXXXX").string();
   if (!mkdtemp(pattern.data())) return io_error("cannot create a temporary directory");
   reader->secondary_dir_ = pattern;

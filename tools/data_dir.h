@@ -3,6 +3,8 @@
 //   DIR/db/                 RocksDB (engine state, ledger, idempotency, meta)
 //   DIR/keys/signing-N.key  Ed25519 signing keys, mode 0600 (crypto/signing.h);
 //                           the highest N signs, all of them verify
+//   DIR/keys/public-keys    the public key set (crypto/signing.h format), in
+//                           clear, so audits and reads need no passphrase
 //   DIR/keys/pin-pepper     32 random bytes (hex), mode 0600: the key of PIN
 //                           hashes (engine/pin.h); kept out of the store
 // The admin API key is printed once by `buoni init`; only its BLAKE2b-256
@@ -30,6 +32,7 @@ struct DataDir {
   [[nodiscard]] std::string db() const { return root + "/db"; }
   [[nodiscard]] std::string keys() const { return root + "/keys"; }
   [[nodiscard]] std::string pin_pepper() const { return keys() + "/pin-pepper"; }
+  [[nodiscard]] std::string public_keys() const { return keys() + "/public-keys"; }
 };
 
 // Creates DIR (and parents' last level), the store, signing key 1 and an admin
@@ -47,6 +50,10 @@ struct DataDir {
 // Adds signing key N+1 (sealed when a passphrase is set); new tokens and
 // checkpoints use it, tokens of older keys keep verifying.
 [[nodiscard]] StatusOr<SigningKey> rotate_signing_key(const DataDir& dir);
+
+// The public key set: DIR/keys/public-keys, or (for a directory that predates
+// that file) derived from the signing keys.
+[[nodiscard]] StatusOr<std::vector<VerifyKey>> load_public_keys(const DataDir& dir);
 
 // Every signing key in DIR/keys, by key id.
 [[nodiscard]] StatusOr<std::vector<SigningKey>> load_signing_keys(const DataDir& dir);
