@@ -126,90 +126,101 @@ json::object card_change_json(const Outcome& o) {
 }  // namespace
 
 json::object outcome_json(const Command& command, const Outcome& o) {
-  return std::visit(
-      Overloaded{
-          [&](const CreateProgramme& c) {
-            Programme p;
-            p.id = c.id; p.name = c.name; p.budget_cents = c.budget_cents;
-            p.valid_from_day = c.valid_from_day; p.valid_until_day = c.valid_until_day;
-            p.require_pin = c.require_pin; p.max_redemption_cents = c.max_redemption_cents;
-            p.daily_limit_cents = c.daily_limit_cents; p.created_at_ms = o.time_ms;
-            json::object j = programme_json(p);
-            j["ledger_seq"] = o.ledger_seq;
-            return j;
-          },
-          [&](const CloseProgramme& c) {
-            return json::object{{"id", c.id}, {"status", "closed"},
-                                {"expired_cents", o.amount_cents}, {"ledger_seq", o.ledger_seq}};
-          },
-          [&](const AddMerchant& c) {
-            Merchant m;
-            m.id = c.id; m.name = c.name; m.vat_number = c.vat_number; m.programmes = c.programmes;
-            m.created_at_ms = o.time_ms;
-            if (m.vat_number.starts_with("IT")) m.vat_number.erase(0, 2);
-            return merchant_json(m);
-          },
-          [&](const IssueCard& c) {
-            json::object j = card_change_json(o);
-            j["programme"] = c.programme;
-            j["beneficiary_ref"] = c.beneficiary_ref;
-            j["amount_cents"] = o.amount_cents;
-            j["created_at"] = format_time(o.time_ms);
-            j["ledger_seq"] = o.ledger_seq;
-            return j;
-          },
-          [&](const LoadCard&) {
-            json::object j = card_change_json(o);
-            j["amount_cents"] = o.amount_cents;
-            j["created_at"] = format_time(o.time_ms);
-            j["ledger_seq"] = o.ledger_seq;
-            return j;
-          },
-          [&](const BlockCard&) { return card_change_json(o); },
-          [&](const UnblockCard&) { return card_change_json(o); },
-          [&](const UnlockPin&) { return card_change_json(o); },
-          [&](const ReplaceCard&) {
-            Outcome fresh = o;
-            fresh.card = o.new_card;
-            json::object j = card_change_json(fresh);
-            j["replaces"] = o.card;
-            j["ledger_seq"] = o.ledger_seq;
-            return j;
-          },
-          [&](const Redeem&) { return redemption_json(o); },
-          [&](const Authorize&) {
-            return json::object{{"id", o.id},
-                                {"status", o.status},
-                                {"card_number", masked(o.card)},
-                                {"amount_cents", o.amount_cents},
-                                {"balance_cents", o.balance_cents},
-                                {"held_cents", o.held_cents},
-                                {"currency", currency},
-                                {"created_at", format_time(o.time_ms)},
-                                {"expires_at", format_time(o.expires_at_ms)},
-                                {"ledger_seq", o.ledger_seq}};
-          },
-          [&](const Capture& c) {
-            json::object j = redemption_json(o);
-            j["authorization_id"] = c.hold_id;
-            return j;
-          },
-          [&](const Void& c) {
-            return json::object{{"id", c.hold_id}, {"status", o.status},
-                                {"amount_cents", o.amount_cents},
-                                {"balance_cents", o.balance_cents}, {"currency", currency}};
-          },
-          [&](const RefundRedemption& c) {
-            return json::object{{"id", o.id},
-                                {"redemption_id", c.redemption_id},
-                                {"amount_cents", o.amount_cents},
-                                {"balance_cents", o.balance_cents},
-                                {"currency", currency},
-                                {"created_at", format_time(o.time_ms)},
-                                {"ledger_seq", o.ledger_seq}};
-          },
-      },
-      command);
+  return std::visit(Overloaded{
+                        [&](const CreateProgramme& c) {
+                          Programme p;
+                          p.id = c.id;
+                          p.name = c.name;
+                          p.budget_cents = c.budget_cents;
+                          p.valid_from_day = c.valid_from_day;
+                          p.valid_until_day = c.valid_until_day;
+                          p.require_pin = c.require_pin;
+                          p.max_redemption_cents = c.max_redemption_cents;
+                          p.daily_limit_cents = c.daily_limit_cents;
+                          p.created_at_ms = o.time_ms;
+                          json::object j = programme_json(p);
+                          j["ledger_seq"] = o.ledger_seq;
+                          return j;
+                        },
+                        [&](const CloseProgramme& c) {
+                          return json::object{{"id", c.id},
+                                              {"status", "closed"},
+                                              {"expired_cents", o.amount_cents},
+                                              {"ledger_seq", o.ledger_seq}};
+                        },
+                        [&](const AddMerchant& c) {
+                          Merchant m;
+                          m.id = c.id;
+                          m.name = c.name;
+                          m.vat_number = c.vat_number;
+                          m.programmes = c.programmes;
+                          m.created_at_ms = o.time_ms;
+                          if (m.vat_number.starts_with("IT")) m.vat_number.erase(0, 2);
+                          return merchant_json(m);
+                        },
+                        [&](const IssueCard& c) {
+                          json::object j = card_change_json(o);
+                          j["programme"] = c.programme;
+                          j["beneficiary_ref"] = c.beneficiary_ref;
+                          j["amount_cents"] = o.amount_cents;
+                          j["created_at"] = format_time(o.time_ms);
+                          j["ledger_seq"] = o.ledger_seq;
+                          return j;
+                        },
+                        [&](const LoadCard&) {
+                          json::object j = card_change_json(o);
+                          j["amount_cents"] = o.amount_cents;
+                          j["created_at"] = format_time(o.time_ms);
+                          j["ledger_seq"] = o.ledger_seq;
+                          return j;
+                        },
+                        [&](const BlockCard&) { return card_change_json(o); },
+                        [&](const UnblockCard&) { return card_change_json(o); },
+                        [&](const UnlockPin&) { return card_change_json(o); },
+                        [&](const ReplaceCard&) {
+                          Outcome fresh = o;
+                          fresh.card = o.new_card;
+                          json::object j = card_change_json(fresh);
+                          j["replaces"] = o.card;
+                          j["ledger_seq"] = o.ledger_seq;
+                          return j;
+                        },
+                        [&](const Redeem&) { return redemption_json(o); },
+                        [&](const Authorize&) {
+                          return json::object{{"id", o.id},
+                                              {"status", o.status},
+                                              {"card_number", masked(o.card)},
+                                              {"amount_cents", o.amount_cents},
+                                              {"balance_cents", o.balance_cents},
+                                              {"held_cents", o.held_cents},
+                                              {"currency", currency},
+                                              {"created_at", format_time(o.time_ms)},
+                                              {"expires_at", format_time(o.expires_at_ms)},
+                                              {"ledger_seq", o.ledger_seq}};
+                        },
+                        [&](const Capture& c) {
+                          json::object j = redemption_json(o);
+                          j["authorization_id"] = c.hold_id;
+                          return j;
+                        },
+                        [&](const Void& c) {
+                          return json::object{{"id", c.hold_id},
+                                              {"status", o.status},
+                                              {"amount_cents", o.amount_cents},
+                                              {"balance_cents", o.balance_cents},
+                                              {"currency", currency}};
+                        },
+                        [&](const RefundRedemption& c) {
+                          return json::object{{"id", o.id},
+                                              {"redemption_id", c.redemption_id},
+                                              {"amount_cents", o.amount_cents},
+                                              {"balance_cents", o.balance_cents},
+                                              {"currency", currency},
+                                              {"created_at", format_time(o.time_ms)},
+                                              {"ledger_seq", o.ledger_seq}};
+                        },
+                    },
+                    command);
 }
 
 }  // namespace buoni::api

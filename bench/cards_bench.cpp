@@ -94,35 +94,44 @@ int main(int argc, char** argv) {
   auto engine = Engine::open(**store, key, clock, random);
   if (!engine.ok()) return 1;
   Day today = day_of(clock.now_ms());
-  auto created = (*engine)->execute({Caller::admin(), "", CreateProgramme{"bench", "Buoni spesa (bench)",
-      limits::budget_cents_max, today, today + 365, false, 0, 0}});
+  auto created =
+      (*engine)->execute({Caller::admin(), "",
+                          CreateProgramme{"bench", "Buoni spesa (bench)", limits::budget_cents_max,
+                                          today, today + 365, false, 0, 0}});
   if (!created.ok() || !created->outcome.ok()) return 1;
 
   auto t0 = Wall::now();
   issue(**engine, key, today + 365, 0, 300, 1);
   double baseline = 300 / seconds_since(t0);
   t0 = Wall::now();
-  std::vector<CardId> cards = issue(**engine, key, today + 365, 1'000, to_issue,
-                                    limits::bulk_in_flight_max);
+  std::vector<CardId> cards =
+      issue(**engine, key, today + 365, 1'000, to_issue, limits::bulk_in_flight_max);
   double issue_s = seconds_since(t0);
-  std::printf("issue: %d cards in %.2f s = %.0f cards/s (one at a time: %.0f cards/s, x%.1f); "
-              "target 100,000 in < 10 s\n", to_issue, issue_s, to_issue / issue_s, baseline,
-              to_issue / issue_s / baseline);
+  std::printf(
+      "issue: %d cards in %.2f s = %.0f cards/s (one at a time: %.0f cards/s, x%.1f); "
+      "target 100,000 in < 10 s\n",
+      to_issue, issue_s, to_issue / issue_s, baseline, to_issue / issue_s / baseline);
 
   t0 = Wall::now();
   auto writer = api::PdfSheetWriter::create(dir + "/cards.pdf");
   if (!writer.ok()) return 1;
   for (int i = 0; i < to_render && i < static_cast<int>(cards.size()); ++i) {
-    api::CardFace face{"Buoni spesa Venezia", "Comune di Venezia", 15'000, format_day(today + 365),
-                       format_card_number(cards[i]), make_token(key, cards[i], today + 365),
+    api::CardFace face{"Buoni spesa Venezia",
+                       "Comune di Venezia",
+                       15'000,
+                       format_day(today + 365),
+                       format_card_number(cards[i]),
+                       make_token(key, cards[i], today + 365),
                        "http://127.0.0.1:8080/c/" + make_token_link(key, cards[i], today + 365)};
     if (!writer->add(face).ok()) return 1;
   }
   if (!writer->finish().ok()) return 1;
   double render_s = seconds_since(t0);
-  std::printf("render: %d cards to PDF in %.2f s = %.0f cards/s (%zu pages, %.1f MiB); "
-              "target 10,000 in < 60 s\n", to_render, render_s, to_render / render_s,
-              writer->pages(), std::filesystem::file_size(dir + "/cards.pdf") / 1048576.0);
+  std::printf(
+      "render: %d cards to PDF in %.2f s = %.0f cards/s (%zu pages, %.1f MiB); "
+      "target 10,000 in < 60 s\n",
+      to_render, render_s, to_render / render_s, writer->pages(),
+      std::filesystem::file_size(dir + "/cards.pdf") / 1048576.0);
   std::printf("peak resident memory: %ld MiB\n", peak_rss_mib());
   (*engine)->stop();
   std::filesystem::remove_all(dir);

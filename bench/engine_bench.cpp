@@ -30,10 +30,11 @@ constexpr int cards_count = 10'000;
 std::vector<CardId> seed(Engine& e, TimeMs now_ms) {
   Day today = day_of(now_ms);
   auto ok = [](const StatusOr<Result>& r) { return r.ok() && r->outcome.ok(); };
-  if (!ok(e.execute({Caller::admin(), "", CreateProgramme{"bench", "bench", 90'000'000'000,
-                                                          today, today + 30, false, 0, 0}})) ||
-      !ok(e.execute({Caller::admin(), "", AddMerchant{"shop", "shop", "01234567897", {"bench"},
-                                                      Hash32{}}}))) {
+  if (!ok(e.execute(
+          {Caller::admin(), "",
+           CreateProgramme{"bench", "bench", 90'000'000'000, today, today + 30, false, 0, 0}})) ||
+      !ok(e.execute({Caller::admin(), "",
+                     AddMerchant{"shop", "shop", "01234567897", {"bench"}, Hash32{}}}))) {
     std::fprintf(stderr, "engine_bench: seeding failed\n");
     std::exit(1);
   }
@@ -42,7 +43,8 @@ std::vector<CardId> seed(Engine& e, TimeMs now_ms) {
   for (int i = 0; i < cards_count; ++i) {
     e.submit({Caller::admin(), "", IssueCard{"bench", "b" + std::to_string(i), 5'000'000}},
              [&cards, &done](StatusOr<Result> r) {
-               if (r.ok() && r->outcome.ok()) cards.push_back(*parse_card_number(r->outcome.card).id);
+               if (r.ok() && r->outcome.ok())
+                 cards.push_back(*parse_card_number(r->outcome.card).id);
                done.fetch_add(1);
              });
   }
@@ -65,13 +67,15 @@ StepResult run_step(Engine& e, const std::vector<CardId>& cards, int submitters,
     threads.emplace_back([&, t] {
       std::uint64_t n = static_cast<std::uint64_t>(t) * 7919;
       while (!stop.load(std::memory_order_relaxed)) {
-        std::string key = "s" + std::to_string(submitters) + "-" + std::to_string(key_counter.fetch_add(1));
+        std::string key =
+            "s" + std::to_string(submitters) + "-" + std::to_string(key_counter.fetch_add(1));
         auto t0 = Wall::now();
-        auto r = e.execute({Caller::merchant("shop"), key,
-                            Redeem{cards[(n++) % cards.size()], 1, ""}});
+        auto r =
+            e.execute({Caller::merchant("shop"), key, Redeem{cards[(n++) % cards.size()], 1, ""}});
         if (!r.ok() || !r->outcome.ok()) {
           std::fprintf(stderr, "engine_bench: redemption failed: %s\n",
-                       r.ok() ? std::string(code_name(r->outcome.code)).c_str() : r.status().to_string().c_str());
+                       r.ok() ? std::string(code_name(r->outcome.code)).c_str()
+                              : r.status().to_string().c_str());
           std::abort();
         }
         latencies[t].push_back(std::chrono::duration<double, std::milli>(Wall::now() - t0).count());
@@ -114,8 +118,10 @@ int main(int argc, char** argv) {
   auto engine = Engine::open(**store, key, clock, random);
   if (!engine.ok()) return 1;
   std::vector<CardId> cards = seed(**engine, clock.now_ms());
-  std::printf("engine_bench: durable redemptions through the single writer, RocksDB sync=true, "
-              "%d cards, %.1f s per step\n", cards_count, seconds);
+  std::printf(
+      "engine_bench: durable redemptions through the single writer, RocksDB sync=true, "
+      "%d cards, %.1f s per step\n",
+      cards_count, seconds);
   std::printf("%11s %14s %11s %9s %9s %16s\n", "submitters", "redemptions/s", "mean_batch",
               "p50_ms", "p99_ms", "x_1_submitter");
   double baseline = 0;

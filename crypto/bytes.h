@@ -11,10 +11,10 @@
 
 namespace buoni {
 
-using Hash32 = std::array<std::uint8_t, 32>;       // BLAKE2b-256 digest
-using PublicKey = std::array<std::uint8_t, 32>;    // Ed25519 public key
-using SecretKey = std::array<std::uint8_t, 64>;    // Ed25519 secret key (seed || public)
-using Signature = std::array<std::uint8_t, 64>;    // Ed25519 signature
+using Hash32 = std::array<std::uint8_t, 32>;     // BLAKE2b-256 digest
+using PublicKey = std::array<std::uint8_t, 32>;  // Ed25519 public key
+using SecretKey = std::array<std::uint8_t, 64>;  // Ed25519 secret key (seed || public)
+using Signature = std::array<std::uint8_t, 64>;  // Ed25519 signature
 
 // Lower-case hex of any bytes.
 [[nodiscard]] std::string to_hex(std::span<const std::uint8_t> bytes);

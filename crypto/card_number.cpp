@@ -36,7 +36,9 @@ int check_value(const CardId& id) {
   return remainder;
 }
 
-char check_symbol(const CardId& id) { return kCheckAlphabet[check_value(id)]; }
+char check_symbol(const CardId& id) {
+  return kCheckAlphabet[check_value(id)];
+}
 
 // Packs 16 five-bit values (most significant first) into the id's 10 bytes.
 CardId id_from_symbol_values(const std::array<int, kNumberSymbols>& values) {
@@ -57,7 +59,9 @@ CardId id_from_symbol_values(const std::array<int, kNumberSymbols>& values) {
   return id;
 }
 
-ParsedCard card_error(CardNumberError error) { return ParsedCard{std::nullopt, error}; }
+ParsedCard card_error(CardNumberError error) {
+  return ParsedCard{std::nullopt, error};
+}
 
 }  // namespace
 

@@ -30,9 +30,9 @@ struct CardId {
 };
 
 enum class CardNumberError : unsigned char {
-  bad_length,      // not 16 (id) or 17 (number) symbols after normalising
-  bad_character,   // a character outside the Crockford alphabet
-  bad_check,       // the check symbol does not match
+  bad_length,     // not 16 (id) or 17 (number) symbols after normalising
+  bad_character,  // a character outside the Crockford alphabet
+  bad_check,      // the check symbol does not match
 };
 
 // "7K2M-9QXD-0B4T-RS1N-8" (with check symbol).

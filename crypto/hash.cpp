@@ -25,8 +25,8 @@ crypto_generichash_state* state_of(unsigned char* storage) {
 Hash32 blake2b_256(std::span<const std::uint8_t> data) {
   detail::ensure_sodium();
   Hash32 digest{};
-  const int rc = crypto_generichash(digest.data(), digest.size(), data.data(), data.size(),
-                                    nullptr, 0);
+  const int rc =
+      crypto_generichash(digest.data(), digest.size(), data.data(), data.size(), nullptr, 0);
   BUONI_ASSERT(rc == 0);
   return digest;
 }

@@ -10,7 +10,9 @@
 namespace buoni {
 
 [[nodiscard]] Hash32 blake2b_256(std::span<const std::uint8_t> data);
-inline Hash32 blake2b_256(std::string_view data) { return blake2b_256(as_bytes(data)); }
+inline Hash32 blake2b_256(std::string_view data) {
+  return blake2b_256(as_bytes(data));
+}
 
 // Keyed BLAKE2b-256 (a MAC): used for secrets at rest such as API keys and PINs.
 [[nodiscard]] Hash32 blake2b_256_keyed(std::span<const std::uint8_t> key,

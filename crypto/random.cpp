@@ -44,10 +44,9 @@ std::uint32_t Random::uniform(std::uint32_t upper_bound) {
   while (true) {
     std::array<std::uint8_t, 4> bytes{};
     fill(bytes);
-    const std::uint32_t value = static_cast<std::uint32_t>(bytes[0]) |
-                                static_cast<std::uint32_t>(bytes[1]) << 8 |
-                                static_cast<std::uint32_t>(bytes[2]) << 16 |
-                                static_cast<std::uint32_t>(bytes[3]) << 24;
+    const std::uint32_t value =
+        static_cast<std::uint32_t>(bytes[0]) | static_cast<std::uint32_t>(bytes[1]) << 8 |
+        static_cast<std::uint32_t>(bytes[2]) << 16 | static_cast<std::uint32_t>(bytes[3]) << 24;
     if (value >= threshold) return value % upper_bound;
   }
 }

@@ -50,8 +50,8 @@ static_assert(std::tuple_size_v<Signature> == crypto_sign_BYTES);
 
 // "<what> <path>: <strerror>", as not_found for ENOENT, else io_error.
 Status errno_status(std::string_view what, const std::string& path, int error_number) {
-  std::string message = std::string(what) + " " + path + ": " +
-                        std::generic_category().message(error_number);
+  std::string message =
+      std::string(what) + " " + path + ": " + std::generic_category().message(error_number);
   if (error_number == ENOENT) return not_found(std::move(message));
   if (error_number == EEXIST) return already_exists(std::move(message));
   return io_error(std::move(message));
@@ -150,8 +150,8 @@ bool secret_key_is_consistent(const SecretKey& secret_key) {
   PublicKey derived_public{};
   SecretKey derived_secret{};
   crypto_sign_seed_keypair(derived_public.data(), derived_secret.data(), secret_key.data());
-  const bool consistent = sodium_memcmp(derived_secret.data(), secret_key.data(),
-                                        secret_key.size()) == 0;
+  const bool consistent =
+      sodium_memcmp(derived_secret.data(), secret_key.data(), secret_key.size()) == 0;
   sodium_memzero(derived_secret.data(), derived_secret.size());
   return consistent;
 }
@@ -246,9 +246,9 @@ StatusOr<SigningKey> open_sealed_key_file(std::string_view text, const std::stri
   }
   SigningKey key;
   key.key_id = sealed.key_id;
-  const int rc = crypto_secretbox_open_easy(key.secret_key.data(), sealed.box.data(),
-                                            sealed.box.size(), sealed.nonce.data(),
-                                            seal_key.data());
+  const int rc =
+      crypto_secretbox_open_easy(key.secret_key.data(), sealed.box.data(), sealed.box.size(),
+                                 sealed.nonce.data(), seal_key.data());
   sodium_memzero(seal_key.data(), seal_key.size());
   if (rc != 0) {
     sodium_memzero(key.secret_key.data(), key.secret_key.size());

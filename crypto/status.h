@@ -39,15 +39,24 @@ enum class StatusCode : unsigned char {
 
 [[nodiscard]] constexpr std::string_view status_code_name(StatusCode code) {
   switch (code) {
-    case StatusCode::ok: return "ok";
-    case StatusCode::invalid_argument: return "invalid_argument";
-    case StatusCode::not_found: return "not_found";
-    case StatusCode::already_exists: return "already_exists";
-    case StatusCode::io_error: return "io_error";
-    case StatusCode::corruption: return "corruption";
-    case StatusCode::unavailable: return "unavailable";
-    case StatusCode::busy: return "busy";
-    case StatusCode::internal: return "internal";
+    case StatusCode::ok:
+      return "ok";
+    case StatusCode::invalid_argument:
+      return "invalid_argument";
+    case StatusCode::not_found:
+      return "not_found";
+    case StatusCode::already_exists:
+      return "already_exists";
+    case StatusCode::io_error:
+      return "io_error";
+    case StatusCode::corruption:
+      return "corruption";
+    case StatusCode::unavailable:
+      return "unavailable";
+    case StatusCode::busy:
+      return "busy";
+    case StatusCode::internal:
+      return "internal";
   }
   return "unknown";
 }
@@ -72,20 +81,36 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status invalid_argument(std::string m) { return {StatusCode::invalid_argument, std::move(m)}; }
-inline Status not_found(std::string m) { return {StatusCode::not_found, std::move(m)}; }
-inline Status already_exists(std::string m) { return {StatusCode::already_exists, std::move(m)}; }
-inline Status io_error(std::string m) { return {StatusCode::io_error, std::move(m)}; }
-inline Status corruption(std::string m) { return {StatusCode::corruption, std::move(m)}; }
-inline Status unavailable(std::string m) { return {StatusCode::unavailable, std::move(m)}; }
-inline Status busy(std::string m) { return {StatusCode::busy, std::move(m)}; }
-inline Status internal_error(std::string m) { return {StatusCode::internal, std::move(m)}; }
+inline Status invalid_argument(std::string m) {
+  return {StatusCode::invalid_argument, std::move(m)};
+}
+inline Status not_found(std::string m) {
+  return {StatusCode::not_found, std::move(m)};
+}
+inline Status already_exists(std::string m) {
+  return {StatusCode::already_exists, std::move(m)};
+}
+inline Status io_error(std::string m) {
+  return {StatusCode::io_error, std::move(m)};
+}
+inline Status corruption(std::string m) {
+  return {StatusCode::corruption, std::move(m)};
+}
+inline Status unavailable(std::string m) {
+  return {StatusCode::unavailable, std::move(m)};
+}
+inline Status busy(std::string m) {
+  return {StatusCode::busy, std::move(m)};
+}
+inline Status internal_error(std::string m) {
+  return {StatusCode::internal, std::move(m)};
+}
 
 // A value or a non-ok Status. Reading value() of an error is a bug (asserts).
 template <typename T>
 class [[nodiscard]] StatusOr {
  public:
-  StatusOr(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  StatusOr(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   StatusOr(Status status) : status_(std::move(status)) {  // NOLINT
     if (status_.ok()) {
       std::fputs("StatusOr constructed from an ok Status\n", stderr);
@@ -94,13 +119,34 @@ class [[nodiscard]] StatusOr {
   }
   [[nodiscard]] bool ok() const { return status_.ok(); }
   [[nodiscard]] const Status& status() const { return status_; }
-  [[nodiscard]] T& value() & { check(); return *value_; }
-  [[nodiscard]] const T& value() const& { check(); return *value_; }
-  [[nodiscard]] T&& value() && { check(); return std::move(*value_); }
-  T* operator->() { check(); return &*value_; }
-  const T* operator->() const { check(); return &*value_; }
-  T& operator*() & { check(); return *value_; }
-  const T& operator*() const& { check(); return *value_; }
+  [[nodiscard]] T& value() & {
+    check();
+    return *value_;
+  }
+  [[nodiscard]] const T& value() const& {
+    check();
+    return *value_;
+  }
+  [[nodiscard]] T&& value() && {
+    check();
+    return std::move(*value_);
+  }
+  T* operator->() {
+    check();
+    return &*value_;
+  }
+  const T* operator->() const {
+    check();
+    return &*value_;
+  }
+  T& operator*() & {
+    check();
+    return *value_;
+  }
+  const T& operator*() const& {
+    check();
+    return *value_;
+  }
 
  private:
   void check() const {
@@ -116,9 +162,9 @@ class [[nodiscard]] StatusOr {
 }  // namespace buoni
 
 // Propagate a non-ok Status to the caller.
-#define BUONI_RETURN_IF_ERROR(expr)          \
-  do {                                       \
-    ::buoni::Status buoni_status_ = (expr);  \
+#define BUONI_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    ::buoni::Status buoni_status_ = (expr);        \
     if (!buoni_status_.ok()) return buoni_status_; \
   } while (0)
 
@@ -133,10 +179,10 @@ class [[nodiscard]] StatusOr {
   lhs = std::move(tmp).value()
 
 // A broken invariant: crash loudly, in every build type (TIGER_STYLE).
-#define BUONI_ASSERT(cond)                                                          \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
+#define BUONI_ASSERT(cond)                                                                \
+  do {                                                                                    \
+    if (!(cond)) {                                                                        \
       std::fprintf(stderr, "invariant broken: %s at %s:%d\n", #cond, __FILE__, __LINE__); \
-      std::abort();                                                                 \
-    }                                                                               \
+      std::abort();                                                                       \
+    }                                                                                     \
   } while (0)

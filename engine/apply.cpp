@@ -10,8 +10,12 @@ namespace buoni::engine {
 
 namespace {
 
-Account card_account(const CardId& id) { return {AccountKind::card, format_card_id(id)}; }
-Account held_account(const CardId& id) { return {AccountKind::held, format_card_id(id)}; }
+Account card_account(const CardId& id) {
+  return {AccountKind::card, format_card_id(id)};
+}
+Account held_account(const CardId& id) {
+  return {AccountKind::held, format_card_id(id)};
+}
 Account payable_account(std::string_view merchant, std::string_view programme) {
   return {AccountKind::payable, std::string(merchant) + ":" + std::string(programme)};
 }
@@ -81,9 +85,8 @@ class Machine {
   const Caller& caller_;
 };
 
-std::uint64_t Machine::entry(EntryKind kind, const std::string& programme, Account from,
-                             Account to, Cents amount_cents, const CardId* card,
-                             std::string_view ref) {
+std::uint64_t Machine::entry(EntryKind kind, const std::string& programme, Account from, Account to,
+                             Cents amount_cents, const CardId* card, std::string_view ref) {
   Entry e;
   e.time_ms = now_ms_;
   e.kind = kind;
@@ -189,10 +192,14 @@ StatusOr<Outcome> Machine::run(const AddMerchant& c) {
 Code Machine::card_usable(const Card& card, const Programme& programme) const {
   if (programme.status == ProgrammeStatus::closed) return Code::programme_closed;
   switch (card.status) {
-    case CardStatus::blocked: return Code::card_blocked;
-    case CardStatus::revoked: return Code::card_revoked;
-    case CardStatus::expired: return Code::card_expired;
-    case CardStatus::active: break;
+    case CardStatus::blocked:
+      return Code::card_blocked;
+    case CardStatus::revoked:
+      return Code::card_revoked;
+    case CardStatus::expired:
+      return Code::card_expired;
+    case CardStatus::active:
+      break;
   }
   if (today_ < programme.valid_from_day) return Code::card_not_yet_valid;
   if (today_ > programme.valid_until_day) return Code::card_expired;
@@ -360,8 +367,8 @@ std::optional<Outcome> Machine::check_pin(Card& card, const std::optional<Hash32
 }
 
 StatusOr<std::optional<Outcome>> Machine::check_spend(const CardId& id, Cents amount_cents,
-                                                     const std::optional<Hash32>& pin_hash,
-                                                     Spend& spend) {
+                                                      const std::optional<Hash32>& pin_hash,
+                                                      Spend& spend) {
   if (!is_merchant()) return std::optional(decline(Code::forbidden));
   if (!valid_amount(amount_cents)) return std::optional(decline(Code::invalid_amount));
   BUONI_ASSIGN_OR_RETURN(auto merchant,
@@ -432,8 +439,8 @@ StatusOr<Outcome> Machine::run(const Redeem& c) {
 
 StatusOr<Outcome> Machine::run(const Authorize& c) {
   if (!valid_reference(c.reference)) return decline(Code::invalid_field);
-  std::int64_t expires_in_s = c.expires_in_s == 0 ? limits::hold_expires_in_s_default
-                                                  : c.expires_in_s;
+  std::int64_t expires_in_s =
+      c.expires_in_s == 0 ? limits::hold_expires_in_s_default : c.expires_in_s;
   if (expires_in_s < 1 || expires_in_s > limits::hold_expires_in_s_max) {
     return decline(Code::invalid_field);
   }
@@ -530,9 +537,8 @@ StatusOr<std::optional<Outcome>> Machine::load_pending_hold(const std::string& h
   if (h->status != HoldStatus::pending) return std::optional(decline(Code::hold_not_pending));
   if (now_ms_ >= h->expires_at_ms) {
     // Lapsed but not yet swept: release it now, and say so.
-    BUONI_ASSIGN_OR_RETURN(bool released, release_hold(b_, *h, h->amount_cents,
-                                                       HoldStatus::expired, now_ms_,
-                                                       caller_.merchant_id));
+    BUONI_ASSIGN_OR_RETURN(bool released, release_hold(b_, *h, h->amount_cents, HoldStatus::expired,
+                                                       now_ms_, caller_.merchant_id));
     (void)released;
     Outcome o = decline(Code::hold_expired);
     o.id = h->id;
@@ -590,8 +596,8 @@ StatusOr<Outcome> Machine::run(const Void& c) {
   BUONI_ASSIGN_OR_RETURN(auto declined, load_pending_hold(c.hold_id, h));
   if (declined) return std::move(*declined);
   std::uint64_t seq_before = b_.head().seq;
-  BUONI_ASSIGN_OR_RETURN(bool released, release_hold(b_, h, h.amount_cents, HoldStatus::voided,
-                                                     now_ms_, h.merchant));
+  BUONI_ASSIGN_OR_RETURN(
+      bool released, release_hold(b_, h, h.amount_cents, HoldStatus::voided, now_ms_, h.merchant));
   (void)released;
   BUONI_ASSIGN_OR_RETURN(Card card, current_card(b_, h.card));
   Outcome o;
@@ -625,7 +631,8 @@ StatusOr<Outcome> Machine::run(const UnlockPin& c) {
 StatusOr<Outcome> Machine::run(const RefundRedemption& c) {
   if (!is_merchant()) return decline(Code::forbidden);
   if (!valid_amount(c.amount_cents)) return decline(Code::invalid_amount);
-  BUONI_ASSIGN_OR_RETURN(auto r, b_.load<Redemption>(Space::state, keys::redemption(c.redemption_id)));
+  BUONI_ASSIGN_OR_RETURN(auto r,
+                         b_.load<Redemption>(Space::state, keys::redemption(c.redemption_id)));
   if (!r || r->merchant != caller_.merchant_id) return decline(Code::not_found);
   BUONI_ASSIGN_OR_RETURN(Programme p, must_programme(r->programme));
   if (p.status == ProgrammeStatus::closed) return decline(Code::programme_closed);
@@ -667,16 +674,16 @@ StatusOr<Outcome> Machine::run(const CloseProgramme& c) {
   if (today_ <= p->valid_until_day) return decline(Code::programme_not_ended);
   const std::uint64_t seq_before = b_.head().seq;
   // First give back what pending holds keep, then expire what cards have.
-  BUONI_ASSIGN_OR_RETURN(auto holds, b_.scan(Space::state, keys::hold_expiry_prefix,
-                                             limits::close_holds_max));
+  BUONI_ASSIGN_OR_RETURN(auto holds,
+                         b_.scan(Space::state, keys::hold_expiry_prefix, limits::close_holds_max));
   if (holds.truncated) return decline(Code::limit_exceeded);
   for (const auto& [key, unused] : holds.rows) {
     std::string hold_id = key.substr(keys::hold_expiry_prefix.size() + 8);
     BUONI_ASSIGN_OR_RETURN(auto h, b_.load<Hold>(Space::state, keys::hold(hold_id)));
     BUONI_ASSERT(h.has_value() && h->status == HoldStatus::pending);
     if (h->programme != p->id) continue;
-    BUONI_ASSIGN_OR_RETURN(bool released, release_hold(b_, *h, h->amount_cents,
-                                                       HoldStatus::expired, now_ms_, ""));
+    BUONI_ASSIGN_OR_RETURN(bool released,
+                           release_hold(b_, *h, h->amount_cents, HoldStatus::expired, now_ms_, ""));
     (void)released;
   }
   // Releasing changed the programme's held total: read it again.
@@ -729,22 +736,22 @@ StatusOr<Result> apply(Batch& batch, const Request& request, TimeMs now_ms, Rand
     print = fingerprint(request.command);
     BUONI_ASSIGN_OR_RETURN(auto record, batch.get(Space::idempotency, record_key));
     if (record) {
-      if (record->size() < idempotency_record_hash_bytes) return corruption("short idempotency record");
+      if (record->size() < idempotency_record_hash_bytes)
+        return corruption("short idempotency record");
       if (std::string_view(*record).substr(0, idempotency_record_hash_bytes) !=
           std::string_view(reinterpret_cast<const char*>(print.data()), print.size())) {
         return Result{decline(Code::idempotency_conflict), false};
       }
       Result replay;
       replay.replayed = true;
-      BUONI_RETURN_IF_ERROR(decode(std::string_view(*record).substr(idempotency_record_hash_bytes),
-                                   replay.outcome));
+      BUONI_RETURN_IF_ERROR(
+          decode(std::string_view(*record).substr(idempotency_record_hash_bytes), replay.outcome));
       return replay;
     }
   }
   Machine machine(batch, now_ms, random, request.caller);
-  BUONI_ASSIGN_OR_RETURN(Outcome outcome,
-                         std::visit([&](const auto& c) { return machine.run(c); },
-                                    request.command));
+  BUONI_ASSIGN_OR_RETURN(
+      Outcome outcome, std::visit([&](const auto& c) { return machine.run(c); }, request.command));
   if (idempotent) {
     std::string record(reinterpret_cast<const char*>(print.data()), print.size());
     record += encode(outcome);
@@ -760,10 +767,11 @@ StatusOr<std::size_t> expire_holds(Batch& batch, TimeMs now_ms, std::size_t max)
     std::string_view rest = std::string_view(key).substr(keys::hold_expiry_prefix.size());
     auto expires_at_ms = static_cast<TimeMs>(keys::seq_of(rest.substr(0, 8)));
     if (expires_at_ms > now_ms) break;
-    BUONI_ASSIGN_OR_RETURN(auto h, batch.load<Hold>(Space::state, keys::hold(std::string(rest.substr(8)))));
+    BUONI_ASSIGN_OR_RETURN(auto h,
+                           batch.load<Hold>(Space::state, keys::hold(std::string(rest.substr(8)))));
     BUONI_ASSERT(h.has_value() && h->status == HoldStatus::pending);
-    BUONI_ASSIGN_OR_RETURN(bool released, release_hold(batch, *h, h->amount_cents,
-                                                       HoldStatus::expired, now_ms, ""));
+    BUONI_ASSIGN_OR_RETURN(
+        bool released, release_hold(batch, *h, h->amount_cents, HoldStatus::expired, now_ms, ""));
     (void)released;
     ++expired;
   }

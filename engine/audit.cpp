@@ -68,34 +68,34 @@ class Auditor {
 template <typename T>
 Status Auditor::each(std::string_view prefix, const std::function<void(const T&)>& fn) {
   return store_.scan(Space::state, prefix, prefix,
-                                    [&](std::string_view key, std::string_view value) {
-    T item;
-    Status s = decode(value, item);
-    if (!s.ok()) {
-      find("decode", 0, std::string(key.substr(0, 2)), s.message());
-      return true;
-    }
-    fn(item);
-    return true;
-  });
+                     [&](std::string_view key, std::string_view value) {
+                       T item;
+                       Status s = decode(value, item);
+                       if (!s.ok()) {
+                         find("decode", 0, std::string(key.substr(0, 2)), s.message());
+                         return true;
+                       }
+                       fn(item);
+                       return true;
+                     });
 }
 
 Status Auditor::load_checkpoints() {
   return store_.scan(Space::meta, keys::checkpoint_prefix, keys::checkpoint_prefix,
                      [&](std::string_view, std::string_view value) {
-    Checkpoint c;
-    if (!decode(value, c).ok()) {
-      find("checkpoint", 0, "", "undecodable checkpoint record");
-      return true;
-    }
-    ++report.checkpoints;
-    if (!verify_checkpoint(c, keys_)) {
-      find("checkpoint", c.seq, "key " + std::to_string(c.key_id),
-           "signature does not verify with the public keys");
-    }
-    checkpoint_hashes_[c.seq] = c.hash;
-    return true;
-  });
+                       Checkpoint c;
+                       if (!decode(value, c).ok()) {
+                         find("checkpoint", 0, "", "undecodable checkpoint record");
+                         return true;
+                       }
+                       ++report.checkpoints;
+                       if (!verify_checkpoint(c, keys_)) {
+                         find("checkpoint", c.seq, "key " + std::to_string(c.key_id),
+                              "signature does not verify with the public keys");
+                       }
+                       checkpoint_hashes_[c.seq] = c.hash;
+                       return true;
+                     });
 }
 
 void Auditor::take_entry(const Entry& e) {
@@ -136,7 +136,8 @@ Status Auditor::walk_ledger(const AuditProgress& progress) {
       return true;
     }
     if (key_seq != expected || e.seq != key_seq) {
-      find("chain", key_seq, "", "sequence gap or mismatch: expected seq " + std::to_string(expected));
+      find("chain", key_seq, "",
+           "sequence gap or mismatch: expected seq " + std::to_string(expected));
     }
     if (chain_hash(last_.hash, e) != e.hash) {
       find("chain", e.seq, "", "entry hash does not match its contents and the previous hash");
@@ -156,10 +157,12 @@ Status Auditor::walk_ledger(const AuditProgress& progress) {
 Status Auditor::check_head() {
   BUONI_ASSIGN_OR_RETURN(ChainHead head, read_head(store_));
   if (head.seq != last_.seq || head.hash != last_.hash) {
-    find("chain", head.seq, "head", "chain head does not name the last ledger entry (last is " +
-                                        std::to_string(last_.seq) + ")");
+    find("chain", head.seq, "head",
+         "chain head does not name the last ledger entry (last is " + std::to_string(last_.seq) +
+             ")");
   }
-  if (last_.seq > 0 && (checkpoint_hashes_.empty() || checkpoint_hashes_.rbegin()->first != last_.seq)) {
+  if (last_.seq > 0 &&
+      (checkpoint_hashes_.empty() || checkpoint_hashes_.rbegin()->first != last_.seq)) {
     find("checkpoint", last_.seq, "", "the last entry is not covered by a signed checkpoint");
   }
   for (const auto& [seq, hash] : checkpoint_hashes_) {
@@ -175,9 +178,11 @@ Status Auditor::check_cards() {
     seen[id] = true;
     ++report.cards;
     Cents available = balance(AccountKind::card, id), held = balance(AccountKind::held, id);
-    if (c.available_cents != available) find("balance", 0, id, "available " + vs(available, c.available_cents));
+    if (c.available_cents != available)
+      find("balance", 0, id, "available " + vs(available, c.available_cents));
     if (c.held_cents != held) find("balance", 0, id, "held " + vs(held, c.held_cents));
-    if (c.available_cents < 0 || c.held_cents < 0) find("negative_balance", 0, id, "stored balance is negative");
+    if (c.available_cents < 0 || c.held_cents < 0)
+      find("negative_balance", 0, id, "stored balance is negative");
     auto it = card_programme_.find(id);
     if (it != card_programme_.end() && it->second != c.programme) {
       find("conservation", 0, id, "ledger puts the card in programme " + it->second);
@@ -193,7 +198,8 @@ Status Auditor::check_programmes() {
   std::map<std::string, Cents> sums;  // every programme's accounts sum to zero
   for (const auto& [account, cents] : balances_) {
     bool card_side = account.kind == AccountKind::card || account.kind == AccountKind::held;
-    std::string programme = card_side ? card_programme_[account.owner] : programme_of_owner(account);
+    std::string programme =
+        card_side ? card_programme_[account.owner] : programme_of_owner(account);
     sums[programme] += cents;
     if (account.kind == AccountKind::held) held_by_programme_[programme] += cents;
   }
@@ -211,7 +217,8 @@ Status Auditor::check_programmes() {
       find("balance", 0, p.id, "cards " + vs(beneficiaries, p.card_count));
     }
     Cents budget_in = -balance(AccountKind::budget, p.id);
-    if (budget_in != p.budget_cents) find("balance", 0, p.id, "budget " + vs(budget_in, p.budget_cents));
+    if (budget_in != p.budget_cents)
+      find("balance", 0, p.id, "budget " + vs(budget_in, p.budget_cents));
     Cents issued = p.budget_cents - balance(AccountKind::pool, p.id);
     if (issued != p.issued_cents) find("balance", 0, p.id, "issued " + vs(issued, p.issued_cents));
     if (p.issued_cents > p.budget_cents) find("budget", 0, p.id, "issued more than the budget");
@@ -219,7 +226,8 @@ Status Auditor::check_programmes() {
       find("balance", 0, p.id, "held " + vs(held_by_programme_[p.id], p.held_cents));
     }
     Cents expired = balance(AccountKind::expired, p.id);
-    if (expired != p.expired_cents) find("balance", 0, p.id, "expired " + vs(expired, p.expired_cents));
+    if (expired != p.expired_cents)
+      find("balance", 0, p.id, "expired " + vs(expired, p.expired_cents));
     if (redeemed_by_programme_[p.id] != p.redeemed_cents) {
       find("balance", 0, p.id, "redeemed " + vs(redeemed_by_programme_[p.id], p.redeemed_cents));
     }
@@ -241,16 +249,19 @@ Status Auditor::check_holds() {
   }));
   return each<Card>("c/", [&](const Card& c) {
     Cents pending = pending_by_card[format_card_id(c.id)];
-    if (pending != c.held_cents) find("hold", 0, format_card_id(c.id), "pending holds " + vs(pending, c.held_cents));
+    if (pending != c.held_cents)
+      find("hold", 0, format_card_id(c.id), "pending holds " + vs(pending, c.held_cents));
   });
 }
 
 Status Auditor::check_redemptions() {
   std::map<std::string, Cents> refunds;
-  BUONI_RETURN_IF_ERROR(each<Refund>("f/", [&](const Refund& f) { refunds[f.redemption_id] += f.amount_cents; }));
+  BUONI_RETURN_IF_ERROR(
+      each<Refund>("f/", [&](const Refund& f) { refunds[f.redemption_id] += f.amount_cents; }));
   return each<Redemption>("r/", [&](const Redemption& r) {
     if (r.refunded_cents > r.amount_cents) find("refund", 0, r.id, "refunded more than redeemed");
-    if (refunds[r.id] != r.refunded_cents) find("refund", 0, r.id, "refunds " + vs(refunds[r.id], r.refunded_cents));
+    if (refunds[r.id] != r.refunded_cents)
+      find("refund", 0, r.id, "refunds " + vs(refunds[r.id], r.refunded_cents));
   });
 }
 

@@ -26,10 +26,10 @@
 namespace buoni::engine {
 
 struct Finding {
-  std::string check;    // stable name: "chain", "checkpoint", "balance", "conservation", ...
+  std::string check;      // stable name: "chain", "checkpoint", "balance", "conservation", ...
   std::uint64_t seq = 0;  // ledger seq concerned, 0 if none
-  std::string object;   // card / programme / hold / redemption id, or empty
-  std::string detail;   // "expected 1200, found 1100"
+  std::string object;     // card / programme / hold / redemption id, or empty
+  std::string detail;     // "expected 1200, found 1100"
   [[nodiscard]] std::string to_string() const;
 };
 

@@ -13,6 +13,7 @@
 
 namespace buoni::engine {
 
+// clang-format off
 #define BUONI_CODES(X)                                                        \
   X(ok, "ok")                                                                 \
   X(invalid_field, "a field is missing or malformed")                         \
@@ -40,6 +41,7 @@ namespace buoni::engine {
   X(refund_exceeds_redemption, "refunds would exceed the redemption")        \
   X(programme_closed, "the programme is closed")                             \
   X(programme_not_ended, "the programme can be closed only after valid_until")
+// clang-format on
 
 enum class Code : std::uint8_t {
 #define BUONI_CODE_ENUM(name, text) name,
@@ -50,7 +52,8 @@ enum class Code : std::uint8_t {
 [[nodiscard]] constexpr std::string_view code_name(Code code) {
   switch (code) {
 #define BUONI_CODE_NAME(name, text) \
-  case Code::name: return #name;
+  case Code::name:                  \
+    return #name;
     BUONI_CODES(BUONI_CODE_NAME)
 #undef BUONI_CODE_NAME
   }
@@ -60,7 +63,8 @@ enum class Code : std::uint8_t {
 [[nodiscard]] constexpr std::string_view code_message(Code code) {
   switch (code) {
 #define BUONI_CODE_TEXT(name, text) \
-  case Code::name: return text;
+  case Code::name:                  \
+    return text;
     BUONI_CODES(BUONI_CODE_TEXT)
 #undef BUONI_CODE_TEXT
   }

@@ -83,7 +83,9 @@ Status finish(Reader& r, const char* what) {
   return corruption(std::string("cannot decode ") + what);
 }
 
-bool read_version(Reader& r) { return r.u8() == format_v1; }
+bool read_version(Reader& r) {
+  return r.u8() == format_v1;
+}
 
 template <typename Enum>
 Enum read_enum(Reader& r, Enum max_value, bool& bad) {
@@ -96,75 +98,127 @@ Enum read_enum(Reader& r, Enum max_value, bool& bad) {
 
 std::string encode(const Programme& v) {
   Writer w = versioned();
-  w.str(v.id); w.str(v.name); w.i64(v.budget_cents);
-  w.i32(v.valid_from_day); w.i32(v.valid_until_day); w.boolean(v.require_pin);
-  w.i64(v.max_redemption_cents); w.i64(v.daily_limit_cents);
-  w.u8(static_cast<std::uint8_t>(v.status)); w.i64(v.created_at_ms);
-  w.i64(v.issued_cents); w.i64(v.redeemed_cents); w.i64(v.refunded_cents);
-  w.i64(v.expired_cents); w.i64(v.held_cents); w.i64(v.card_count);
+  w.str(v.id);
+  w.str(v.name);
+  w.i64(v.budget_cents);
+  w.i32(v.valid_from_day);
+  w.i32(v.valid_until_day);
+  w.boolean(v.require_pin);
+  w.i64(v.max_redemption_cents);
+  w.i64(v.daily_limit_cents);
+  w.u8(static_cast<std::uint8_t>(v.status));
+  w.i64(v.created_at_ms);
+  w.i64(v.issued_cents);
+  w.i64(v.redeemed_cents);
+  w.i64(v.refunded_cents);
+  w.i64(v.expired_cents);
+  w.i64(v.held_cents);
+  w.i64(v.card_count);
   return w.take();
 }
 
 Status decode(std::string_view in, Programme& v) {
   Reader r(in);
   bool bad = !read_version(r);
-  v.id = r.str(); v.name = r.str(); v.budget_cents = r.i64();
-  v.valid_from_day = r.i32(); v.valid_until_day = r.i32(); v.require_pin = r.boolean();
-  v.max_redemption_cents = r.i64(); v.daily_limit_cents = r.i64();
-  v.status = read_enum(r, ProgrammeStatus::closed, bad); v.created_at_ms = r.i64();
-  v.issued_cents = r.i64(); v.redeemed_cents = r.i64(); v.refunded_cents = r.i64();
-  v.expired_cents = r.i64(); v.held_cents = r.i64(); v.card_count = r.i64();
+  v.id = r.str();
+  v.name = r.str();
+  v.budget_cents = r.i64();
+  v.valid_from_day = r.i32();
+  v.valid_until_day = r.i32();
+  v.require_pin = r.boolean();
+  v.max_redemption_cents = r.i64();
+  v.daily_limit_cents = r.i64();
+  v.status = read_enum(r, ProgrammeStatus::closed, bad);
+  v.created_at_ms = r.i64();
+  v.issued_cents = r.i64();
+  v.redeemed_cents = r.i64();
+  v.refunded_cents = r.i64();
+  v.expired_cents = r.i64();
+  v.held_cents = r.i64();
+  v.card_count = r.i64();
   return bad ? corruption("bad programme record") : finish(r, "programme");
 }
 
 std::string encode(const Merchant& v) {
   Writer w = versioned();
-  w.str(v.id); w.str(v.name); w.str(v.vat_number);
+  w.str(v.id);
+  w.str(v.name);
+  w.str(v.vat_number);
   w.u32(static_cast<std::uint32_t>(v.programmes.size()));
   for (const auto& p : v.programmes) w.str(p);
-  w.raw(v.api_key_hash); w.i64(v.created_at_ms);
+  w.raw(v.api_key_hash);
+  w.i64(v.created_at_ms);
   return w.take();
 }
 
 Status decode(std::string_view in, Merchant& v) {
   Reader r(in);
   bool bad = !read_version(r);
-  v.id = r.str(); v.name = r.str(); v.vat_number = r.str();
+  v.id = r.str();
+  v.name = r.str();
+  v.vat_number = r.str();
   std::uint32_t n = r.u32();
   if (n > in.size()) return corruption("bad merchant record");
   v.programmes.clear();
   for (std::uint32_t i = 0; i < n && !r.failed(); ++i) v.programmes.push_back(r.str());
-  r.raw(v.api_key_hash); v.created_at_ms = r.i64();
+  r.raw(v.api_key_hash);
+  v.created_at_ms = r.i64();
   return bad ? corruption("bad merchant record") : finish(r, "merchant");
 }
 
 std::string encode(const Card& v) {
   Writer w = versioned();
-  w.raw(v.id.bytes); w.str(v.programme); w.str(v.beneficiary_ref);
-  w.u8(static_cast<std::uint8_t>(v.status)); w.i64(v.available_cents); w.i64(v.held_cents);
-  w.i64(v.issued_cents); w.i64(v.issued_at_ms); w.i32(v.spent_day); w.i64(v.spent_today_cents);
-  w.boolean(v.has_replacement); w.raw(v.replaced_by.bytes); w.boolean(v.has_pin);
-  w.raw(v.pin_hash); w.u8(v.pin_failures);
+  w.raw(v.id.bytes);
+  w.str(v.programme);
+  w.str(v.beneficiary_ref);
+  w.u8(static_cast<std::uint8_t>(v.status));
+  w.i64(v.available_cents);
+  w.i64(v.held_cents);
+  w.i64(v.issued_cents);
+  w.i64(v.issued_at_ms);
+  w.i32(v.spent_day);
+  w.i64(v.spent_today_cents);
+  w.boolean(v.has_replacement);
+  w.raw(v.replaced_by.bytes);
+  w.boolean(v.has_pin);
+  w.raw(v.pin_hash);
+  w.u8(v.pin_failures);
   return w.take();
 }
 
 Status decode(std::string_view in, Card& v) {
   Reader r(in);
   bool bad = !read_version(r);
-  r.raw(v.id.bytes); v.programme = r.str(); v.beneficiary_ref = r.str();
+  r.raw(v.id.bytes);
+  v.programme = r.str();
+  v.beneficiary_ref = r.str();
   v.status = read_enum(r, CardStatus::expired, bad);
-  v.available_cents = r.i64(); v.held_cents = r.i64();
-  v.issued_cents = r.i64(); v.issued_at_ms = r.i64(); v.spent_day = r.i32();
-  v.spent_today_cents = r.i64(); v.has_replacement = r.boolean(); r.raw(v.replaced_by.bytes);
-  v.has_pin = r.boolean(); r.raw(v.pin_hash); v.pin_failures = r.u8();
+  v.available_cents = r.i64();
+  v.held_cents = r.i64();
+  v.issued_cents = r.i64();
+  v.issued_at_ms = r.i64();
+  v.spent_day = r.i32();
+  v.spent_today_cents = r.i64();
+  v.has_replacement = r.boolean();
+  r.raw(v.replaced_by.bytes);
+  v.has_pin = r.boolean();
+  r.raw(v.pin_hash);
+  v.pin_failures = r.u8();
   return bad ? corruption("bad card record") : finish(r, "card");
 }
 
 std::string encode(const Hold& v) {
   Writer w = versioned();
-  w.str(v.id); w.raw(v.card.bytes); w.str(v.merchant); w.str(v.programme); w.str(v.reference);
-  w.i64(v.amount_cents); w.u8(static_cast<std::uint8_t>(v.status));
-  w.i64(v.created_at_ms); w.i64(v.expires_at_ms); w.i64(v.captured_cents);
+  w.str(v.id);
+  w.raw(v.card.bytes);
+  w.str(v.merchant);
+  w.str(v.programme);
+  w.str(v.reference);
+  w.i64(v.amount_cents);
+  w.u8(static_cast<std::uint8_t>(v.status));
+  w.i64(v.created_at_ms);
+  w.i64(v.expires_at_ms);
+  w.i64(v.captured_cents);
   w.str(v.redemption_id);
   return w.take();
 }
@@ -172,17 +226,31 @@ std::string encode(const Hold& v) {
 Status decode(std::string_view in, Hold& v) {
   Reader r(in);
   bool bad = !read_version(r);
-  v.id = r.str(); r.raw(v.card.bytes); v.merchant = r.str(); v.programme = r.str();
-  v.reference = r.str(); v.amount_cents = r.i64(); v.status = read_enum(r, HoldStatus::expired, bad);
-  v.created_at_ms = r.i64(); v.expires_at_ms = r.i64(); v.captured_cents = r.i64();
+  v.id = r.str();
+  r.raw(v.card.bytes);
+  v.merchant = r.str();
+  v.programme = r.str();
+  v.reference = r.str();
+  v.amount_cents = r.i64();
+  v.status = read_enum(r, HoldStatus::expired, bad);
+  v.created_at_ms = r.i64();
+  v.expires_at_ms = r.i64();
+  v.captured_cents = r.i64();
   v.redemption_id = r.str();
   return bad ? corruption("bad hold record") : finish(r, "hold");
 }
 
 std::string encode(const Redemption& v) {
   Writer w = versioned();
-  w.str(v.id); w.raw(v.card.bytes); w.str(v.merchant); w.str(v.programme); w.str(v.reference);
-  w.str(v.hold_id); w.i64(v.amount_cents); w.i64(v.refunded_cents); w.i64(v.created_at_ms);
+  w.str(v.id);
+  w.raw(v.card.bytes);
+  w.str(v.merchant);
+  w.str(v.programme);
+  w.str(v.reference);
+  w.str(v.hold_id);
+  w.i64(v.amount_cents);
+  w.i64(v.refunded_cents);
+  w.i64(v.created_at_ms);
   w.u64(v.ledger_seq);
   return w.take();
 }
@@ -190,30 +258,52 @@ std::string encode(const Redemption& v) {
 Status decode(std::string_view in, Redemption& v) {
   Reader r(in);
   bool bad = !read_version(r);
-  v.id = r.str(); r.raw(v.card.bytes); v.merchant = r.str(); v.programme = r.str();
-  v.reference = r.str(); v.hold_id = r.str(); v.amount_cents = r.i64();
-  v.refunded_cents = r.i64(); v.created_at_ms = r.i64(); v.ledger_seq = r.u64();
+  v.id = r.str();
+  r.raw(v.card.bytes);
+  v.merchant = r.str();
+  v.programme = r.str();
+  v.reference = r.str();
+  v.hold_id = r.str();
+  v.amount_cents = r.i64();
+  v.refunded_cents = r.i64();
+  v.created_at_ms = r.i64();
+  v.ledger_seq = r.u64();
   return bad ? corruption("bad redemption record") : finish(r, "redemption");
 }
 
 std::string encode(const Refund& v) {
   Writer w = versioned();
-  w.str(v.id); w.str(v.redemption_id); w.str(v.merchant); w.i64(v.amount_cents);
-  w.i64(v.created_at_ms); w.u64(v.ledger_seq);
+  w.str(v.id);
+  w.str(v.redemption_id);
+  w.str(v.merchant);
+  w.i64(v.amount_cents);
+  w.i64(v.created_at_ms);
+  w.u64(v.ledger_seq);
   return w.take();
 }
 
 Status decode(std::string_view in, Refund& v) {
   Reader r(in);
   bool bad = !read_version(r);
-  v.id = r.str(); v.redemption_id = r.str(); v.merchant = r.str(); v.amount_cents = r.i64();
-  v.created_at_ms = r.i64(); v.ledger_seq = r.u64();
+  v.id = r.str();
+  v.redemption_id = r.str();
+  v.merchant = r.str();
+  v.amount_cents = r.i64();
+  v.created_at_ms = r.i64();
+  v.ledger_seq = r.u64();
   return bad ? corruption("bad refund record") : finish(r, "refund");
 }
 
 void write_entry_body(Writer& w, const Entry& v) {
-  w.u64(v.seq); w.i64(v.time_ms); w.u8(static_cast<std::uint8_t>(v.kind)); w.str(v.programme);
-  w.account(v.from); w.account(v.to); w.i64(v.amount_cents); w.str(v.card); w.str(v.merchant);
+  w.u64(v.seq);
+  w.i64(v.time_ms);
+  w.u8(static_cast<std::uint8_t>(v.kind));
+  w.str(v.programme);
+  w.account(v.from);
+  w.account(v.to);
+  w.i64(v.amount_cents);
+  w.str(v.card);
+  w.str(v.merchant);
   w.str(v.ref);
 }
 
@@ -227,35 +317,53 @@ std::string encode(const Entry& v) {
 Status decode(std::string_view in, Entry& v) {
   Reader r(in);
   bool bad = !read_version(r);
-  v.seq = r.u64(); v.time_ms = r.i64(); v.kind = read_enum(r, EntryKind::expire, bad);
-  v.programme = r.str(); v.from = r.account(); v.to = r.account(); v.amount_cents = r.i64();
-  v.card = r.str(); v.merchant = r.str(); v.ref = r.str(); r.raw(v.hash);
+  v.seq = r.u64();
+  v.time_ms = r.i64();
+  v.kind = read_enum(r, EntryKind::expire, bad);
+  v.programme = r.str();
+  v.from = r.account();
+  v.to = r.account();
+  v.amount_cents = r.i64();
+  v.card = r.str();
+  v.merchant = r.str();
+  v.ref = r.str();
+  r.raw(v.hash);
   return bad ? corruption("bad ledger entry") : finish(r, "ledger entry");
 }
 
 std::string encode(const Checkpoint& v) {
   Writer w = versioned();
-  w.u64(v.seq); w.raw(v.hash); w.i64(v.time_ms); w.u16(v.key_id); w.raw(v.signature);
+  w.u64(v.seq);
+  w.raw(v.hash);
+  w.i64(v.time_ms);
+  w.u16(v.key_id);
+  w.raw(v.signature);
   return w.take();
 }
 
 Status decode(std::string_view in, Checkpoint& v) {
   Reader r(in);
   bool bad = !read_version(r);
-  v.seq = r.u64(); r.raw(v.hash); v.time_ms = r.i64(); v.key_id = r.u16(); r.raw(v.signature);
+  v.seq = r.u64();
+  r.raw(v.hash);
+  v.time_ms = r.i64();
+  v.key_id = r.u16();
+  r.raw(v.signature);
   return bad ? corruption("bad checkpoint") : finish(r, "checkpoint");
 }
 
 std::string encode(const ChainHead& v) {
   Writer w = versioned();
-  w.u64(v.seq); w.raw(v.hash);
+  w.u64(v.seq);
+  w.raw(v.hash);
   return w.take();
 }
 
 Status decode(std::string_view in, ChainHead& v) {
   Reader r(in);
   bool bad = !read_version(r);
-  v.seq = r.u64(); r.raw(v.hash);
+  v.seq = r.u64();
+  r.raw(v.hash);
   return bad ? corruption("bad chain head") : finish(r, "chain head");
 }
 
@@ -268,9 +376,15 @@ std::string be64(std::uint64_t v) {
 }
 }  // namespace
 
-std::string programme(std::string_view id) { return "p/" + std::string(id); }
-std::string merchant(std::string_view id) { return "m/" + std::string(id); }
-std::string merchant_key(const Hash32& h) { return "k/" + to_hex(h); }
+std::string programme(std::string_view id) {
+  return "p/" + std::string(id);
+}
+std::string merchant(std::string_view id) {
+  return "m/" + std::string(id);
+}
+std::string merchant_key(const Hash32& h) {
+  return "k/" + to_hex(h);
+}
 std::string card(const CardId& id) {
   return "c/" + std::string(reinterpret_cast<const char*>(id.bytes.data()), id.bytes.size());
 }
@@ -282,15 +396,25 @@ std::string beneficiary_prefix(std::string_view programme_id) {
 std::string beneficiary(std::string_view programme_id, std::string_view ref) {
   return beneficiary_prefix(programme_id) + std::string(ref);
 }
-std::string hold(std::string_view id) { return "h/" + std::string(id); }
+std::string hold(std::string_view id) {
+  return "h/" + std::string(id);
+}
 std::string hold_expiry(TimeMs expires_at_ms, std::string_view hold_id) {
   return std::string(hold_expiry_prefix) + be64(static_cast<std::uint64_t>(expires_at_ms)) +
          std::string(hold_id);
 }
-std::string redemption(std::string_view id) { return "r/" + std::string(id); }
-std::string refund(std::string_view id) { return "f/" + std::string(id); }
-std::string ledger(std::uint64_t seq) { return be64(seq); }
-std::string checkpoint(std::uint64_t seq) { return std::string(checkpoint_prefix) + be64(seq); }
+std::string redemption(std::string_view id) {
+  return "r/" + std::string(id);
+}
+std::string refund(std::string_view id) {
+  return "f/" + std::string(id);
+}
+std::string ledger(std::uint64_t seq) {
+  return be64(seq);
+}
+std::string checkpoint(std::uint64_t seq) {
+  return std::string(checkpoint_prefix) + be64(seq);
+}
 std::string idempotency(std::string_view caller, std::string_view key) {
   std::string k(caller);
   k.push_back('\0');

@@ -74,8 +74,13 @@ class Writer {
   void i64(std::int64_t v) { u64(static_cast<std::uint64_t>(v)); }
   void boolean(bool v) { u8(v ? 1 : 0); }
   void str(std::string_view v);
-  void raw(std::span<const std::uint8_t> v) { out_.append(reinterpret_cast<const char*>(v.data()), v.size()); }
-  void account(const Account& a) { u8(static_cast<std::uint8_t>(a.kind)); str(a.owner); }
+  void raw(std::span<const std::uint8_t> v) {
+    out_.append(reinterpret_cast<const char*>(v.data()), v.size());
+  }
+  void account(const Account& a) {
+    u8(static_cast<std::uint8_t>(a.kind));
+    str(a.owner);
+  }
   [[nodiscard]] std::string take() { return std::move(out_); }
   [[nodiscard]] const std::string& bytes() const { return out_; }
 

@@ -15,13 +15,22 @@ template <class... Ts>
 Overloaded(Ts...) -> Overloaded<Ts...>;
 
 void write_fields(Writer& w, const CreateProgramme& c) {
-  w.str(c.id); w.str(c.name); w.i64(c.budget_cents); w.i32(c.valid_from_day);
-  w.i32(c.valid_until_day); w.boolean(c.require_pin); w.i64(c.max_redemption_cents);
+  w.str(c.id);
+  w.str(c.name);
+  w.i64(c.budget_cents);
+  w.i32(c.valid_from_day);
+  w.i32(c.valid_until_day);
+  w.boolean(c.require_pin);
+  w.i64(c.max_redemption_cents);
   w.i64(c.daily_limit_cents);
 }
-void write_fields(Writer& w, const CloseProgramme& c) { w.str(c.id); }
+void write_fields(Writer& w, const CloseProgramme& c) {
+  w.str(c.id);
+}
 void write_fields(Writer& w, const AddMerchant& c) {
-  w.str(c.id); w.str(c.name); w.str(c.vat_number);
+  w.str(c.id);
+  w.str(c.name);
+  w.str(c.vat_number);
   w.u32(static_cast<std::uint32_t>(c.programmes.size()));
   for (const auto& p : c.programmes) w.str(p);
   // Not the api_key_hash: every attempt makes a new key at the edge, so a
@@ -32,47 +41,71 @@ void write_optional(Writer& w, const std::optional<Hash32>& h) {
   if (h) w.raw(*h);
 }
 void write_fields(Writer& w, const IssueCard& c) {
-  w.str(c.programme); w.str(c.beneficiary_ref); w.i64(c.amount_cents);
+  w.str(c.programme);
+  w.str(c.beneficiary_ref);
+  w.i64(c.amount_cents);
 }
-void write_fields(Writer& w, const LoadCard& c) { w.raw(c.card.bytes); w.i64(c.amount_cents); }
-void write_fields(Writer& w, const BlockCard& c) { w.raw(c.card.bytes); }
-void write_fields(Writer& w, const UnblockCard& c) { w.raw(c.card.bytes); }
-void write_fields(Writer& w, const ReplaceCard& c) { w.raw(c.card.bytes); }
-void write_fields(Writer& w, const UnlockPin& c) { w.raw(c.card.bytes); }
+void write_fields(Writer& w, const LoadCard& c) {
+  w.raw(c.card.bytes);
+  w.i64(c.amount_cents);
+}
+void write_fields(Writer& w, const BlockCard& c) {
+  w.raw(c.card.bytes);
+}
+void write_fields(Writer& w, const UnblockCard& c) {
+  w.raw(c.card.bytes);
+}
+void write_fields(Writer& w, const ReplaceCard& c) {
+  w.raw(c.card.bytes);
+}
+void write_fields(Writer& w, const UnlockPin& c) {
+  w.raw(c.card.bytes);
+}
 void write_fields(Writer& w, const Redeem& c) {
-  w.raw(c.card.bytes); w.i64(c.amount_cents); w.str(c.reference); write_optional(w, c.pin_hash);
-}
-void write_fields(Writer& w, const Authorize& c) {
-  w.raw(c.card.bytes); w.i64(c.amount_cents); w.str(c.reference); w.i64(c.expires_in_s);
+  w.raw(c.card.bytes);
+  w.i64(c.amount_cents);
+  w.str(c.reference);
   write_optional(w, c.pin_hash);
 }
-void write_fields(Writer& w, const Capture& c) { w.str(c.hold_id); w.i64(c.amount_cents); }
-void write_fields(Writer& w, const Void& c) { w.str(c.hold_id); }
+void write_fields(Writer& w, const Authorize& c) {
+  w.raw(c.card.bytes);
+  w.i64(c.amount_cents);
+  w.str(c.reference);
+  w.i64(c.expires_in_s);
+  write_optional(w, c.pin_hash);
+}
+void write_fields(Writer& w, const Capture& c) {
+  w.str(c.hold_id);
+  w.i64(c.amount_cents);
+}
+void write_fields(Writer& w, const Void& c) {
+  w.str(c.hold_id);
+}
 void write_fields(Writer& w, const RefundRedemption& c) {
-  w.str(c.redemption_id); w.i64(c.amount_cents);
+  w.str(c.redemption_id);
+  w.i64(c.amount_cents);
 }
 
 }  // namespace
 
 std::string_view command_name(const Command& command) {
-  return std::visit(
-      Overloaded{
-          [](const CreateProgramme&) { return "programme_create"; },
-          [](const CloseProgramme&) { return "programme_close"; },
-          [](const AddMerchant&) { return "merchant_add"; },
-          [](const IssueCard&) { return "card_issue"; },
-          [](const LoadCard&) { return "card_load"; },
-          [](const BlockCard&) { return "card_block"; },
-          [](const UnblockCard&) { return "card_unblock"; },
-          [](const ReplaceCard&) { return "card_replace"; },
-          [](const Redeem&) { return "redeem"; },
-          [](const Authorize&) { return "authorize"; },
-          [](const Capture&) { return "capture"; },
-          [](const Void&) { return "void"; },
-          [](const RefundRedemption&) { return "refund"; },
-          [](const UnlockPin&) { return "card_unlock_pin"; },
-      },
-      command);
+  return std::visit(Overloaded{
+                        [](const CreateProgramme&) { return "programme_create"; },
+                        [](const CloseProgramme&) { return "programme_close"; },
+                        [](const AddMerchant&) { return "merchant_add"; },
+                        [](const IssueCard&) { return "card_issue"; },
+                        [](const LoadCard&) { return "card_load"; },
+                        [](const BlockCard&) { return "card_block"; },
+                        [](const UnblockCard&) { return "card_unblock"; },
+                        [](const ReplaceCard&) { return "card_replace"; },
+                        [](const Redeem&) { return "redeem"; },
+                        [](const Authorize&) { return "authorize"; },
+                        [](const Capture&) { return "capture"; },
+                        [](const Void&) { return "void"; },
+                        [](const RefundRedemption&) { return "refund"; },
+                        [](const UnlockPin&) { return "card_unlock_pin"; },
+                    },
+                    command);
 }
 
 std::string Caller::key() const {
@@ -82,9 +115,17 @@ std::string Caller::key() const {
 std::string encode(const Outcome& o) {
   Writer w;
   w.u8(format_v1);
-  w.u8(static_cast<std::uint8_t>(o.code)); w.str(o.id); w.str(o.card); w.i64(o.amount_cents);
-  w.i64(o.balance_cents); w.i64(o.held_cents); w.i64(o.time_ms); w.i64(o.expires_at_ms);
-  w.u64(o.ledger_seq); w.str(o.status); w.str(o.new_card);
+  w.u8(static_cast<std::uint8_t>(o.code));
+  w.str(o.id);
+  w.str(o.card);
+  w.i64(o.amount_cents);
+  w.i64(o.balance_cents);
+  w.i64(o.held_cents);
+  w.i64(o.time_ms);
+  w.i64(o.expires_at_ms);
+  w.u64(o.ledger_seq);
+  w.str(o.status);
+  w.str(o.new_card);
   return w.take();
 }
 
@@ -94,9 +135,16 @@ Status decode(std::string_view in, Outcome& o) {
   std::uint8_t code = r.u8();
   if (code >= code_count) bad = true;
   o.code = static_cast<Code>(code);
-  o.id = r.str(); o.card = r.str(); o.amount_cents = r.i64(); o.balance_cents = r.i64();
-  o.held_cents = r.i64(); o.time_ms = r.i64(); o.expires_at_ms = r.i64(); o.ledger_seq = r.u64();
-  o.status = r.str(); o.new_card = r.str();
+  o.id = r.str();
+  o.card = r.str();
+  o.amount_cents = r.i64();
+  o.balance_cents = r.i64();
+  o.held_cents = r.i64();
+  o.time_ms = r.i64();
+  o.expires_at_ms = r.i64();
+  o.ledger_seq = r.u64();
+  o.status = r.str();
+  o.new_card = r.str();
   if (bad || !r.ok_and_done()) return corruption("cannot decode stored outcome");
   return Status();
 }
@@ -108,6 +156,8 @@ std::string encode_command(const Command& command) {
   return w.take();
 }
 
-Hash32 fingerprint(const Command& command) { return blake2b_256(encode_command(command)); }
+Hash32 fingerprint(const Command& command) {
+  return blake2b_256(encode_command(command));
+}
 
 }  // namespace buoni::engine

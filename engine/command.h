@@ -27,7 +27,9 @@ struct CreateProgramme {
   bool require_pin = false;
   Cents max_redemption_cents = 0, daily_limit_cents = 0;
 };
-struct CloseProgramme { std::string id; };
+struct CloseProgramme {
+  std::string id;
+};
 struct AddMerchant {
   std::string id, name, vat_number;
   std::vector<std::string> programmes;
@@ -41,10 +43,19 @@ struct IssueCard {
   Cents amount_cents = 0;
   std::optional<Hash32> pin_hash;  // not part of the fingerprint: a retry makes a new PIN
 };
-struct LoadCard { CardId card; Cents amount_cents = 0; };
-struct BlockCard { CardId card; };
-struct UnblockCard { CardId card; };
-struct UnlockPin { CardId card; };
+struct LoadCard {
+  CardId card;
+  Cents amount_cents = 0;
+};
+struct BlockCard {
+  CardId card;
+};
+struct UnblockCard {
+  CardId card;
+};
+struct UnlockPin {
+  CardId card;
+};
 struct ReplaceCard {
   CardId card;
   std::optional<Hash32> pin_hash;  // not part of the fingerprint
@@ -62,13 +73,21 @@ struct Authorize {
   std::int64_t expires_in_s = 0;  // 0: limits::hold_expires_in_s_default
   std::optional<Hash32> pin_hash;
 };
-struct Capture { std::string hold_id; Cents amount_cents = 0; };
-struct Void { std::string hold_id; };
-struct RefundRedemption { std::string redemption_id; Cents amount_cents = 0; };
+struct Capture {
+  std::string hold_id;
+  Cents amount_cents = 0;
+};
+struct Void {
+  std::string hold_id;
+};
+struct RefundRedemption {
+  std::string redemption_id;
+  Cents amount_cents = 0;
+};
 
 using Command = std::variant<CreateProgramme, CloseProgramme, AddMerchant, IssueCard, LoadCard,
-                             BlockCard, UnblockCard, ReplaceCard, Redeem, Authorize, Capture,
-                             Void, RefundRedemption, UnlockPin>;
+                             BlockCard, UnblockCard, ReplaceCard, Redeem, Authorize, Capture, Void,
+                             RefundRedemption, UnlockPin>;
 
 [[nodiscard]] std::string_view command_name(const Command& command);
 
@@ -91,19 +110,19 @@ struct Request {
 
 struct Outcome {
   Code code = Code::ok;
-  std::string id;             // the object made or acted on
-  std::string card;           // card id (16 symbols), when a card is involved
+  std::string id;    // the object made or acted on
+  std::string card;  // card id (16 symbols), when a card is involved
   Cents amount_cents = 0;
-  Cents balance_cents = 0;    // card available balance after (or at a decline)
+  Cents balance_cents = 0;  // card available balance after (or at a decline)
   Cents held_cents = 0;
-  TimeMs time_ms = 0;         // when it happened (the batch's clock)
-  TimeMs expires_at_ms = 0;   // holds: when it lapses
+  TimeMs time_ms = 0;        // when it happened (the batch's clock)
+  TimeMs expires_at_ms = 0;  // holds: when it lapses
   // The ledger entry that records the operation (a capture: its capture
   // entry, not the release of the rest); else the last entry the command
   // wrote; 0: none.
   std::uint64_t ledger_seq = 0;
-  std::string status;         // hold or card status after
-  std::string new_card;       // replace: the new card's id
+  std::string status;    // hold or card status after
+  std::string new_card;  // replace: the new card's id
 
   [[nodiscard]] bool ok() const { return code == Code::ok; }
 };

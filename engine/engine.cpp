@@ -46,7 +46,9 @@ Engine::Engine(Store& store, const SigningKey& key, const Clock& clock, Random& 
   writer_ = std::thread([this] { writer_loop(); });
 }
 
-Engine::~Engine() { stop(); }
+Engine::~Engine() {
+  stop();
+}
 
 void Engine::stop() {
   {

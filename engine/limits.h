@@ -43,10 +43,10 @@ inline constexpr std::int64_t amount_cents_max = 10'000'000;
 inline constexpr std::int64_t budget_cents_max = 100'000'000'000;
 
 // Text fields (bytes).
-inline constexpr std::size_t id_length_max = 64;         // programme, merchant ids
-inline constexpr std::size_t name_length_max = 200;      // display names
+inline constexpr std::size_t id_length_max = 64;     // programme, merchant ids
+inline constexpr std::size_t name_length_max = 200;  // display names
 inline constexpr std::size_t beneficiary_ref_length_max = 64;
-inline constexpr std::size_t reference_length_max = 128;  // shop's order reference
+inline constexpr std::size_t reference_length_max = 128;       // shop's order reference
 inline constexpr std::size_t idempotency_key_length_max = 64;  // API.md: 1-64 chars
 
 // Authorizations (delivery holds): default and longest life. A week covers a

@@ -4,42 +4,60 @@ namespace buoni::engine {
 
 std::string_view card_status_name(CardStatus status) {
   switch (status) {
-    case CardStatus::active: return "active";
-    case CardStatus::blocked: return "blocked";
-    case CardStatus::revoked: return "revoked";
-    case CardStatus::expired: return "expired";
+    case CardStatus::active:
+      return "active";
+    case CardStatus::blocked:
+      return "blocked";
+    case CardStatus::revoked:
+      return "revoked";
+    case CardStatus::expired:
+      return "expired";
   }
   return "unknown";
 }
 
 std::string_view hold_status_name(HoldStatus status) {
   switch (status) {
-    case HoldStatus::pending: return "pending";
-    case HoldStatus::captured: return "captured";
-    case HoldStatus::voided: return "voided";
-    case HoldStatus::expired: return "expired";
+    case HoldStatus::pending:
+      return "pending";
+    case HoldStatus::captured:
+      return "captured";
+    case HoldStatus::voided:
+      return "voided";
+    case HoldStatus::expired:
+      return "expired";
   }
   return "unknown";
 }
 
 std::string_view entry_kind_name(EntryKind kind) {
   switch (kind) {
-    case EntryKind::fund: return "fund";
-    case EntryKind::issue: return "issue";
-    case EntryKind::load: return "load";
-    case EntryKind::redeem: return "redeem";
-    case EntryKind::hold: return "hold";
-    case EntryKind::capture: return "capture";
-    case EntryKind::release: return "release";
-    case EntryKind::refund: return "refund";
-    case EntryKind::transfer: return "transfer";
-    case EntryKind::expire: return "expire";
+    case EntryKind::fund:
+      return "fund";
+    case EntryKind::issue:
+      return "issue";
+    case EntryKind::load:
+      return "load";
+    case EntryKind::redeem:
+      return "redeem";
+    case EntryKind::hold:
+      return "hold";
+    case EntryKind::capture:
+      return "capture";
+    case EntryKind::release:
+      return "release";
+    case EntryKind::refund:
+      return "refund";
+    case EntryKind::transfer:
+      return "transfer";
+    case EntryKind::expire:
+      return "expire";
   }
   return "unknown";
 }
 
 std::string Account::to_string() const {
-  static constexpr const char* names[] = {"budget", "pool",    "card",   "held",
+  static constexpr const char* names[] = {"budget",  "pool",    "card",   "held",
                                           "payable", "settled", "expired"};
   return std::string(names[static_cast<int>(kind)]) + ":" + owner;
 }

@@ -40,8 +40,8 @@ struct Programme {
   Cents issued_cents = 0;    // moved from the budget onto cards (issue + load)
   Cents redeemed_cents = 0;  // redemptions and captures
   Cents refunded_cents = 0;
-  Cents expired_cents = 0;   // card balances expired at close
-  Cents held_cents = 0;      // under pending authorizations
+  Cents expired_cents = 0;  // card balances expired at close
+  Cents held_cents = 0;     // under pending authorizations
   std::int64_t card_count = 0;
 };
 
@@ -66,9 +66,9 @@ struct Card {
   Cents held_cents = 0;
   Cents issued_cents = 0;  // amount at issue (for the printed card)
   TimeMs issued_at_ms = 0;
-  Day spent_day = 0;        // the day spent_today_cents counts for
+  Day spent_day = 0;  // the day spent_today_cents counts for
   Cents spent_today_cents = 0;
-  CardId replaced_by{};     // set when status == revoked by a replacement
+  CardId replaced_by{};  // set when status == revoked by a replacement
   bool has_replacement = false;
   bool has_pin = false;           // the programme requires a PIN for this card
   Hash32 pin_hash{};              // keyed hash of the PIN (engine/pin.h); never the PIN
@@ -124,7 +124,13 @@ struct Refund {
 //   settled:M:P     paid out to shop M (settlement, a later issue)
 //   expired:P       card balances expired when P closed
 enum class AccountKind : std::uint8_t {
-  budget = 0, pool = 1, card = 2, held = 3, payable = 4, settled = 5, expired = 6
+  budget = 0,
+  pool = 1,
+  card = 2,
+  held = 3,
+  payable = 4,
+  settled = 5,
+  expired = 6
 };
 
 struct Account {
@@ -135,16 +141,16 @@ struct Account {
 };
 
 enum class EntryKind : std::uint8_t {
-  fund = 0,       // budget -> pool, at programme creation
-  issue = 1,      // pool -> card
-  load = 2,       // pool -> card
-  redeem = 3,     // card -> payable
-  hold = 4,       // card -> held
-  capture = 5,    // held -> payable
-  release = 6,    // held -> card (void, expiry, rest of a capture, close)
-  refund = 7,     // payable -> card
-  transfer = 8,   // card -> card (replacement)
-  expire = 9,     // card -> expired (programme close)
+  fund = 0,      // budget -> pool, at programme creation
+  issue = 1,     // pool -> card
+  load = 2,      // pool -> card
+  redeem = 3,    // card -> payable
+  hold = 4,      // card -> held
+  capture = 5,   // held -> payable
+  release = 6,   // held -> card (void, expiry, rest of a capture, close)
+  refund = 7,    // payable -> card
+  transfer = 8,  // card -> card (replacement)
+  expire = 9,    // card -> expired (programme close)
 };
 [[nodiscard]] std::string_view entry_kind_name(EntryKind kind);
 
@@ -155,11 +161,11 @@ struct Entry {
   std::string programme;
   Account from;
   Account to;
-  Cents amount_cents = 0;   // > 0
-  std::string card;         // card id (16 symbols) or empty
-  std::string merchant;     // or empty
-  std::string ref;          // redemption / hold / refund id, or empty
-  Hash32 hash{};            // BLAKE2b-256(prev hash || canonical bytes)
+  Cents amount_cents = 0;  // > 0
+  std::string card;        // card id (16 symbols) or empty
+  std::string merchant;    // or empty
+  std::string ref;         // redemption / hold / refund id, or empty
+  Hash32 hash{};           // BLAKE2b-256(prev hash || canonical bytes)
 };
 
 // The chain head: the last entry's seq and hash (seq 0, zero hash at start).

@@ -18,7 +18,7 @@ namespace buoni::engine {
 inline constexpr std::size_t pin_digits = 5;
 
 [[nodiscard]] bool valid_pin(std::string_view pin);  // exactly 5 ASCII digits
-[[nodiscard]] std::string make_pin(Random& random);   // uniform over 00000..99999
+[[nodiscard]] std::string make_pin(Random& random);  // uniform over 00000..99999
 [[nodiscard]] Hash32 hash_pin(std::span<const std::uint8_t> pepper, std::string_view pin);
 
 }  // namespace buoni::engine

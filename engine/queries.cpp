@@ -56,8 +56,8 @@ StatusOr<std::optional<Card>> find_card(const Store& store, const CardId& id) {
 }
 
 StatusOr<std::optional<CardId>> find_beneficiary_card(const Store& store,
-                                                     std::string_view programme,
-                                                     std::string_view ref) {
+                                                      std::string_view programme,
+                                                      std::string_view ref) {
   BUONI_ASSIGN_OR_RETURN(auto raw, store.get(Space::state, keys::beneficiary(programme, ref)));
   if (!raw) return std::optional<CardId>();
   CardId id;

@@ -21,8 +21,8 @@ namespace buoni::engine {
 [[nodiscard]] StatusOr<std::optional<Card>> find_card(const Store& store, const CardId& id);
 // The card a beneficiary now holds in a programme (after replacements: the new one).
 [[nodiscard]] StatusOr<std::optional<CardId>> find_beneficiary_card(const Store& store,
-                                                                     std::string_view programme,
-                                                                     std::string_view ref);
+                                                                    std::string_view programme,
+                                                                    std::string_view ref);
 [[nodiscard]] StatusOr<std::optional<Redemption>> find_redemption(const Store& store,
                                                                   std::string_view id);
 [[nodiscard]] StatusOr<std::optional<Hold>> find_hold(const Store& store, std::string_view id);

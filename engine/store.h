@@ -37,10 +37,14 @@ enum class Space : std::uint8_t {
 inline constexpr int space_count = 4;
 [[nodiscard]] constexpr const char* space_name(Space s) {
   switch (s) {
-    case Space::state: return "state";
-    case Space::ledger: return "ledger";
-    case Space::idempotency: return "idempotency";
-    case Space::meta: return "meta";
+    case Space::state:
+      return "state";
+    case Space::ledger:
+      return "ledger";
+    case Space::idempotency:
+      return "idempotency";
+    case Space::meta:
+      return "meta";
   }
   return "?";
 }

@@ -14,13 +14,19 @@ bool all_of(std::string_view s, bool (*pred)(char)) {
 bool is_alnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
-bool is_id_char(char c) { return is_alnum(c) || c == '_' || c == '-' || c == '.'; }
-bool is_key_char(char c) { return is_alnum(c) || c == '_' || c == '-'; }
+bool is_id_char(char c) {
+  return is_alnum(c) || c == '_' || c == '-' || c == '.';
+}
+bool is_key_char(char c) {
+  return is_alnum(c) || c == '_' || c == '-';
+}
 bool is_not_control(char c) {
   auto u = static_cast<unsigned char>(c);
   return u >= 0x20 && u != 0x7f;
 }
-bool is_printable_ascii(char c) { return c >= 0x20 && c < 0x7f; }
+bool is_printable_ascii(char c) {
+  return c >= 0x20 && c < 0x7f;
+}
 }  // namespace
 
 bool valid_object_id(std::string_view id) {

@@ -28,8 +28,12 @@ enum class Mode { primary, secondary, read_only };
 constexpr std::string_view kBusyMessage =
     "data directory is in use by another process (a running `buoni serve`?)";
 
-rocksdb::Slice to_slice(std::string_view s) { return {s.data(), s.size()}; }
-std::string_view to_view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+rocksdb::Slice to_slice(std::string_view s) {
+  return {s.data(), s.size()};
+}
+std::string_view to_view(const rocksdb::Slice& s) {
+  return {s.data(), s.size()};
+}
 
 bool contains(const std::string& haystack, std::string_view needle) {
   return haystack.find(needle) != std::string::npos;
@@ -236,8 +240,8 @@ StatusOr<std::unique_ptr<RocksStore>> open_read_only(const std::string& dir) {
     if (!has_database(dir)) return no_database(dir);
     rocksdb::DB* db = nullptr;
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    const rocksdb::Status s = rocksdb::DB::OpenForReadOnly(base_db_options(), dir,
-                                                           column_families(), &handles, &db);
+    const rocksdb::Status s =
+        rocksdb::DB::OpenForReadOnly(base_db_options(), dir, column_families(), &handles, &db);
     return adopt(s, db, std::move(handles), Mode::read_only, false);
   });
 }
@@ -291,9 +295,9 @@ Status RocksStore::write(const engine::WriteSet& set) {
   Status result = guarded("write", [&]() -> Status {
     rocksdb::WriteBatch batch;
     for (const engine::WriteOp& op : set.ops) {
-      const rocksdb::Status s = op.value ? batch.Put(impl_->cf(op.space), to_slice(op.key),
-                                                     to_slice(*op.value))
-                                         : batch.Delete(impl_->cf(op.space), to_slice(op.key));
+      const rocksdb::Status s =
+          op.value ? batch.Put(impl_->cf(op.space), to_slice(op.key), to_slice(*op.value))
+                   : batch.Delete(impl_->cf(op.space), to_slice(op.key));
       if (!s.ok()) return from_rocks(s, "write: batch");
     }
     rocksdb::WriteOptions write_options;

@@ -39,8 +39,8 @@ class RocksStore;
 
 [[nodiscard]] StatusOr<std::unique_ptr<RocksStore>> open_primary(const std::string& dir,
                                                                  const RocksOptions& options);
-[[nodiscard]] StatusOr<std::unique_ptr<RocksStore>> open_secondary(const std::string& dir,
-                                                                   const std::string& secondary_dir);
+[[nodiscard]] StatusOr<std::unique_ptr<RocksStore>> open_secondary(
+    const std::string& dir, const std::string& secondary_dir);
 [[nodiscard]] StatusOr<std::unique_ptr<RocksStore>> open_read_only(const std::string& dir);
 
 class RocksStore final : public engine::Store {

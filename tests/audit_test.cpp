@@ -38,9 +38,9 @@ using buoni::storage::RocksOptions;
 using buoni::storage::RocksStore;
 
 constexpr TimeMs kDay = 86'400'000;
-constexpr Day kMar1 = 20513;                          // 2026-03-01
-constexpr Day kMar31 = 20543;                         // 2026-03-31
-constexpr TimeMs kT0 = kMar1 * kDay + 36'000'000;     // 2026-03-01T10:00:00Z
+constexpr Day kMar1 = 20513;                       // 2026-03-01
+constexpr Day kMar31 = 20543;                      // 2026-03-31
+constexpr TimeMs kT0 = kMar1 * kDay + 36'000'000;  // 2026-03-01T10:00:00Z
 
 // A fresh directory under /tmp, removed with everything in it at scope end.
 struct TempDir {
@@ -74,7 +74,8 @@ struct History {
   std::string sale_id;
 
   History() {
-    auto opened = open_primary(dir.path + "/db", RocksOptions{.create_if_missing = true, .sync = true});
+    auto opened =
+        open_primary(dir.path + "/db", RocksOptions{.create_if_missing = true, .sync = true});
     REQUIRE_MESSAGE(opened.ok(), opened.status().to_string());
     store = std::move(opened).value();
     auto engine_or = Engine::open(*store, signing_key, clock, random);
@@ -202,7 +203,9 @@ bool has_object(const AuditReport& report, const std::string& check, const std::
   return false;
 }
 
-std::string id_of(const CardId& id) { return buoni::format_card_id(id); }
+std::string id_of(const CardId& id) {
+  return buoni::format_card_id(id);
+}
 
 TEST_CASE("audit: an untouched history is clean") {
   History h;
@@ -236,7 +239,8 @@ TEST_CASE("audit (a): an edited amount with the old hash breaks the chain at tha
   CHECK(has_object(report, "balance", "p1"));
 }
 
-TEST_CASE("audit (b): an edited amount with the chain rehashed contradicts the signed checkpoints") {
+TEST_CASE(
+    "audit (b): an edited amount with the chain rehashed contradicts the signed checkpoints") {
   History h;
   const ChainHead head = h.head();
   Hash32 prev = h.entry(h.sale_seq - 1).hash;
@@ -398,8 +402,12 @@ TEST_CASE("audit (g): with the wrong public key every checkpoint fails") {
   SUBCASE("another key under the same key id") {
     wrong = {{1, SigningKey::generate(1).public_key}};
   }
-  SUBCASE("the right key under another key id") { wrong = {{2, h.signing_key.public_key}}; }
-  SUBCASE("no keys at all") { wrong = {}; }
+  SUBCASE("the right key under another key id") {
+    wrong = {{2, h.signing_key.public_key}};
+  }
+  SUBCASE("no keys at all") {
+    wrong = {};
+  }
 
   AuditReport report = h.audit_with(wrong);
   INFO(describe(report));
@@ -428,7 +436,8 @@ TEST_CASE("audit (h): a changed programme total names the programme") {
   CHECK_FALSE(has_object(report, "balance", "p2"));
   bool named_redeemed = false;
   for (const auto& f : report.findings) {
-    if (f.check == "balance" && f.object == "p1" && f.detail.find("redeemed") != std::string::npos) {
+    if (f.check == "balance" && f.object == "p1" &&
+        f.detail.find("redeemed") != std::string::npos) {
       named_redeemed = true;
     }
   }
@@ -441,11 +450,21 @@ TEST_CASE("audit: other programme totals are checked as well") {
   const std::string key = keys::programme("p2");
   Programme p;
   REQUIRE(decode(h.raw(Space::state, key), p).ok());
-  SUBCASE("issued") { p.issued_cents -= 1; }
-  SUBCASE("refunded") { p.refunded_cents += 1; }
-  SUBCASE("held") { p.held_cents = 0; }
-  SUBCASE("expired") { p.expired_cents = 5; }
-  SUBCASE("budget") { p.budget_cents += 1; }
+  SUBCASE("issued") {
+    p.issued_cents -= 1;
+  }
+  SUBCASE("refunded") {
+    p.refunded_cents += 1;
+  }
+  SUBCASE("held") {
+    p.held_cents = 0;
+  }
+  SUBCASE("expired") {
+    p.expired_cents = 5;
+  }
+  SUBCASE("budget") {
+    p.budget_cents += 1;
+  }
   WriteSet set;
   set.put(Space::state, key, encode(p));
   h.write(set);

@@ -341,15 +341,16 @@ struct Data {
   }
 
   void programme(const std::string& id, std::int64_t budget, bool require_pin) const {
-    std::vector<std::string> args{"programme", "create", "--id", id, "--name", "Buoni " + id,
-                                  "--budget-cents", std::to_string(budget), "--valid-from",
-                                  day_string(-1), "--valid-until", day_string(90)};
+    std::vector<std::string> args{
+        "programme",    "create",       "--id",           id,
+        "--name",       "Buoni " + id,  "--budget-cents", std::to_string(budget),
+        "--valid-from", day_string(-1), "--valid-until",  day_string(90)};
     if (require_pin) args.push_back("--require-pin");
     must(args);
   }
   void merchant(const std::string& id, const std::string& programme_id) const {
-    must({"merchant", "add", "--id", id, "--name", "Negozio " + id, "--vat-number",
-          "01234567897", "--programme", programme_id});
+    must({"merchant", "add", "--id", id, "--name", "Negozio " + id, "--vat-number", "01234567897",
+          "--programme", programme_id});
   }
   json::object programme_json(const std::string& id) const {
     return must_json({"programme", "show", "--id", id});
@@ -395,8 +396,9 @@ std::vector<std::string> scan_image(const std::string& image) {
 // Rasterises one page of a PDF at 200 dpi and scans it.
 std::vector<std::string> scan_pdf_page(const std::string& pdf, int page, const std::string& dir) {
   std::string prefix = dir + "/page-" + std::to_string(page);
-  std::vector<std::string> args{"-r", "200", "-png", "-f", std::to_string(page), "-l",
-                                std::to_string(page), "-singlefile", pdf, prefix};
+  std::vector<std::string> args{
+      "-r",          "200", "-png", "-f", std::to_string(page), "-l", std::to_string(page),
+      "-singlefile", pdf,   prefix};
   Ran r = run_program("pdftoppm", args);
   INFO(describe("pdftoppm", args, r));
   REQUIRE(r.rc == 0);
@@ -442,7 +444,7 @@ struct Bulk {
   std::string csv = data.file("cards.csv");
   std::string pdf = data.file("cards.pdf");
   std::string pins = data.file("pins.csv");
-  std::vector<std::string> refs;             // in file order
+  std::vector<std::string> refs;               // in file order
   std::map<std::string, std::int64_t> amount;  // by ref
   std::int64_t sum = 0;
   Ran first;                                  // the first `buoni issue`
@@ -461,12 +463,12 @@ struct Bulk {
       refs.emplace_back(ref);
       amount[ref] = cents;
       sum += cents;
-      text += std::string(ref) + "," + std::to_string(cents) + "," + std::to_string(i % 6 + 1) +
-              "\n";
+      text +=
+          std::string(ref) + "," + std::to_string(cents) + "," + std::to_string(i % 6 + 1) + "\n";
     }
     write_file(csv, text);
-    first = data.run({"issue", "--programme", "bulk", "--csv", csv, "--out", pdf, "--pins-out",
-                      pins, "--json"});
+    first = data.run(
+        {"issue", "--programme", "bulk", "--csv", csv, "--out", pdf, "--pins-out", pins, "--json"});
     INFO(describe("buoni issue", {csv}, first));
     REQUIRE(first.rc == 0);
     for (const auto& line : lines_of(read_file(pins))) {
@@ -516,8 +518,9 @@ std::size_t tokens_verified = 0;  // for the report line at the end
 
 }  // namespace
 
-TEST_CASE("bulk issuance: 1,000 cards from a CSV, a 125-page PDF, a 0600 PINs file; a re-run "
-          "issues nothing") {
+TEST_CASE(
+    "bulk issuance: 1,000 cards from a CSV, a 125-page PDF, a 0600 PINs file; a re-run "
+    "issues nothing") {
   Bulk& b = bulk();
   json::object answer = parse_object(b.first.out);
   CHECK(int_field(answer, "issued") == bulk_cards);
@@ -566,8 +569,8 @@ TEST_CASE("bulk issuance: 1,000 cards from a CSV, a 125-page PDF, a 0600 PINs fi
   json::object audit_before = b.data.audit();
   const std::string programme_before = json::serialize(b.data.programme_json("bulk"));
   std::string pins2 = b.data.file("pins-rerun.csv");
-  json::object again = b.data.must_json(
-      {"issue", "--programme", "bulk", "--csv", b.csv, "--pins-out", pins2});
+  json::object again =
+      b.data.must_json({"issue", "--programme", "bulk", "--csv", b.csv, "--pins-out", pins2});
   CHECK(int_field(again, "issued") == 0);
   CHECK(int_field(again, "existing") == bulk_cards);
   CHECK(int_field(again, "declined") == 0);
@@ -593,8 +596,9 @@ TEST_CASE("bulk issuance: 1,000 cards from a CSV, a 125-page PDF, a 0600 PINs fi
   CHECK(read_file(b.pins) == pins_text);
 }
 
-TEST_CASE("the PDF's QR codes scan, verify offline, name the page's cards, and redeem with the "
-          "PIN") {
+TEST_CASE(
+    "the PDF's QR codes scan, verify offline, name the page's cards, and redeem with the "
+    "PIN") {
   Bulk& b = bulk();
   // Page N holds CSV rows 8(N-1) .. 8N-1, in file order.
   for (int page : {1, 63, 125}) {
@@ -621,9 +625,9 @@ TEST_CASE("the PDF's QR codes scan, verify offline, name the page's cards, and r
   const std::string pin = b.pin.at(number);
   const std::int64_t start = b.data.balance(number);
   REQUIRE(start >= 2000);
-  const std::vector<std::string> sale{"redeem", "--merchant", "m1", "--card", token, "--pin",
-                                      pin, "--amount-cents", "500", "--idempotency-key", "k1",
-                                      "--json"};
+  const std::vector<std::string> sale{
+      "redeem", "--merchant",        "m1", "--card", token, "--pin", pin, "--amount-cents",
+      "500",    "--idempotency-key", "k1", "--json"};
   Ran r = b.data.run(sale);
   INFO(describe("buoni", sale, r));
   REQUIRE(r.rc == 0);
@@ -633,8 +637,9 @@ TEST_CASE("the PDF's QR codes scan, verify offline, name the page's cards, and r
   std::string wrong = pin;
   wrong[0] = wrong[0] == '9' ? '0' : static_cast<char>(wrong[0] + 1);
   auto attempt = [&](const std::string& with_pin, const std::string& key) {
-    std::vector<std::string> args{"redeem", "--merchant", "m1", "--card", token,
-                                  "--amount-cents", "500", "--idempotency-key", key, "--json"};
+    std::vector<std::string> args{"redeem", "--merchant",     "m1",  "--card",
+                                  token,    "--amount-cents", "500", "--idempotency-key",
+                                  key,      "--json"};
     if (!with_pin.empty()) {
       args.push_back("--pin");
       args.push_back(with_pin);
@@ -702,8 +707,8 @@ TEST_CASE("a token with one character changed does not verify and redeems nothin
     return b.data.snapshot("bulk") + "\n" + json::serialize(b.data.card_json(number));
   };
   const std::string before = state();
-  const std::set<std::string> names{"wrong_prefix", "bad_encoding", "wrong_length",
-                                    "unknown_version", "unknown_key", "bad_signature"};
+  const std::set<std::string> names{"wrong_prefix",    "bad_encoding", "wrong_length",
+                                    "unknown_version", "unknown_key",  "bad_signature"};
   std::size_t n = 0;
   for (std::size_t at : {std::size_t{4}, std::size_t{5}, std::size_t{9}, std::size_t{30},
                          std::size_t{61}, std::size_t{90}, std::size_t{121}, std::size_t{122}}) {
@@ -717,9 +722,18 @@ TEST_CASE("a token with one character changed does not verify and redeems nothin
     CHECK(names.count(str_field(o, "error")) == 1);
     CHECK(one_line(v.err));
 
-    std::vector<std::string> sale{"redeem", "--merchant", "m1", "--card", bad, "--pin", pin,
-                                  "--amount-cents", "100", "--idempotency-key",
-                                  "tamper-" + std::to_string(++n), "--json"};
+    std::vector<std::string> sale{"redeem",
+                                  "--merchant",
+                                  "m1",
+                                  "--card",
+                                  bad,
+                                  "--pin",
+                                  pin,
+                                  "--amount-cents",
+                                  "100",
+                                  "--idempotency-key",
+                                  "tamper-" + std::to_string(++n),
+                                  "--json"};
     Ran r = b.data.run(sale);
     INFO(describe("buoni", sale, r));
     CHECK(r.rc == 2);
@@ -759,8 +773,8 @@ TEST_CASE("bulk CSV validation: every bad line reported with its line number; no
   refused("too many fields", header + "A,100,1\nB,200,2\nC,300,2,x\n", {"line 4"});
   for (const std::string amount : {"12.5", "-3", "1e9", "abc", "", "1000000000", "+5", "0x10"}) {
     CAPTURE(amount);
-    Ran r = refused("bad amount", header + "A,100,1\nB," + amount + ",2\n",
-                    {"line 3", "amount_cents"});
+    Ran r =
+        refused("bad amount", header + "A,100,1\nB," + amount + ",2\n", {"line 3", "amount_cents"});
     CHECK(count_of(r.err, "line ") == 1);
   }
   refused("duplicate reference", header + "A,100,1\nB,200,1\nC,300,1\nB,400,1\n",
@@ -779,14 +793,14 @@ TEST_CASE("bulk CSV validation: every bad line reported with its line number; no
   // Several bad lines at once: each reported on its own line, plus a total.
   Ran many = refused("five bad lines",
                      header +
-                         "A,100,1\n"     // 2
-                         "B,1.5,1\n"     // 3 bad amount
-                         "C,300\n"       // 4 too few fields
-                         "D,400,1\n"     // 5
-                         ",500,1\n"      // 6 empty reference
-                         "A,600,1\n"     // 7 repeats line 2
-                         "\n"            // 8 blank, skipped
-                         "E,-7,1\n",     // 9 bad amount
+                         "A,100,1\n"  // 2
+                         "B,1.5,1\n"  // 3 bad amount
+                         "C,300\n"    // 4 too few fields
+                         "D,400,1\n"  // 5
+                         ",500,1\n"   // 6 empty reference
+                         "A,600,1\n"  // 7 repeats line 2
+                         "\n"         // 8 blank, skipped
+                         "E,-7,1\n",  // 9 bad amount
                      {"line 3", "line 4", "line 6", "line 7", "line 9"});
   CHECK(count_of(many.err, "\n") == 6);
   CHECK(count_of(many.err, "--csv line ") == 5);
@@ -797,27 +811,28 @@ TEST_CASE("bulk CSV validation: every bad line reported with its line number; no
   // The boundary: exactly the remaining budget is accepted.
   std::string ok_csv = d.file("exact.csv");
   write_file(ok_csv, header + "A,60000,1\nB,39000,1\n");
-  json::object exact = d.must_json({"issue", "--programme", "q", "--csv", ok_csv, "--pins-out",
-                                    d.file("pins-exact.csv")});
+  json::object exact = d.must_json(
+      {"issue", "--programme", "q", "--csv", ok_csv, "--pins-out", d.file("pins-exact.csv")});
   CHECK(int_field(exact, "issued") == 2);
   CHECK(int_field(exact, "remaining_budget_cents") == 0);
   CHECK(int_field(d.programme_json("q"), "cards") == 3);
   d.audit();
 }
 
-TEST_CASE("card render: the PNG's QR is the card's token; svg and pdf are written; a bad format "
-          "is refused") {
+TEST_CASE(
+    "card render: the PNG's QR is the card's token; svg and pdf are written; a bad format "
+    "is refused") {
   Data d;
   d.programme("r", 100'000, false);
-  json::object issued = d.must_json({"card", "issue", "--programme", "r", "--beneficiary-ref",
-                                     "R-1", "--amount-cents", "2500"});
+  json::object issued = d.must_json(
+      {"card", "issue", "--programme", "r", "--beneficiary-ref", "R-1", "--amount-cents", "2500"});
   const std::string number = str_field(issued, "number");
   const std::string token = str_field(issued, "token");
   CHECK(issued.if_contains("pin") == nullptr);  // the programme has no PINs
 
   const std::string png = d.file("c.png");
-  json::object wrote = d.must_json({"card", "render", "--card", number, "--format", "png",
-                                    "--out", png});
+  json::object wrote =
+      d.must_json({"card", "render", "--card", number, "--format", "png", "--out", png});
   CHECK(str_field(wrote, "card") == number);
   CHECK(scan_image(png) == std::vector<std::string>{token});
 
@@ -839,13 +854,15 @@ TEST_CASE("card render: the PNG's QR is the card's token; svg and pdf are writte
   CHECK(!fs::exists(gif));
 }
 
-TEST_CASE("card issue --json: token, link and a PIN shown once; key rotation keeps old tokens "
-          "valid") {
+TEST_CASE(
+    "card issue --json: token, link and a PIN shown once; key rotation keeps old tokens "
+    "valid") {
   Data d;
   d.programme("k", 100'000, true);
   d.merchant("m1", "k");
-  const std::vector<std::string> issue{"card", "issue", "--programme", "k", "--beneficiary-ref",
-                                       "K-1", "--amount-cents", "3000", "--idempotency-key", "i1"};
+  const std::vector<std::string> issue{
+      "card",           "issue", "--programme",       "k", "--beneficiary-ref", "K-1",
+      "--amount-cents", "3000",  "--idempotency-key", "i1"};
   json::object a = d.must_json(issue);
   const std::string number = str_field(a, "number");
   const std::string token = str_field(a, "token");
@@ -893,9 +910,9 @@ TEST_CASE("card issue --json: token, link and a PIN shown once; key rotation kee
   json::object sale = d.must_json({"redeem", "--merchant", "m1", "--card", token, "--pin", pin,
                                    "--amount-cents", "1000", "--idempotency-key", "s1"});
   CHECK(int_field(sale, "balance_cents") == 2000);
-  json::object sale2 = d.must_json({"redeem", "--merchant", "m1", "--card", token2, "--pin",
-                                    str_field(b, "pin"), "--amount-cents", "1500",
-                                    "--idempotency-key", "s2"});
+  json::object sale2 =
+      d.must_json({"redeem", "--merchant", "m1", "--card", token2, "--pin", str_field(b, "pin"),
+                   "--amount-cents", "1500", "--idempotency-key", "s2"});
   CHECK(int_field(sale2, "balance_cents") == 2500);
   d.audit();
 }
@@ -927,8 +944,8 @@ TEST_CASE("bulk issuance: PINs file optional without require_pin, required with 
   CHECK(int_field(p, "cards") == 0);
   CHECK(int_field(p, "issued_cents") == 0);
 
-  json::object pinned = d.must_json({"issue", "--programme", "pinned", "--csv", csv,
-                                     "--pins-out", d.file("pins.csv")});
+  json::object pinned = d.must_json(
+      {"issue", "--programme", "pinned", "--csv", csv, "--pins-out", d.file("pins.csv")});
   CHECK(int_field(pinned, "issued") == 20);
   CHECK(lines_of(read_file(d.file("pins.csv"))).size() == 21);
 }
@@ -940,8 +957,9 @@ TEST_CASE("bulk issuance: the PINs file stays valid CSV for references with comm
   Data d;
   d.programme("c", 100'000, true);
   const std::string csv = d.file("quoted.csv");
-  write_file(csv, "beneficiary_ref,amount_cents\n\"Rossi, Mario\",100\n\"say \"\"hi\"\"\",200\n"
-                  "plain,300\n");
+  write_file(csv,
+             "beneficiary_ref,amount_cents\n\"Rossi, Mario\",100\n\"say \"\"hi\"\"\",200\n"
+             "plain,300\n");
   const std::string pins = d.file("pins.csv");
   json::object r = d.must_json({"issue", "--programme", "c", "--csv", csv, "--pins-out", pins});
   CHECK(int_field(r, "issued") == 3);
@@ -972,8 +990,15 @@ TEST_CASE("bulk issuance: an unwritable --out is refused before anything is issu
   const std::string csv = d.file("two.csv");
   write_file(csv, "beneficiary_ref,amount_cents\nA,100\nB,200\n");
   const std::string before = d.snapshot("o");
-  std::vector<std::string> args{"issue", "--programme", "o", "--csv", csv, "--pins-out",
-                                d.file("pins.csv"), "--out", d.file("no-such-dir/cards.pdf")};
+  std::vector<std::string> args{"issue",
+                                "--programme",
+                                "o",
+                                "--csv",
+                                csv,
+                                "--pins-out",
+                                d.file("pins.csv"),
+                                "--out",
+                                d.file("no-such-dir/cards.pdf")};
   Ran r = d.run(args);
   INFO(describe("buoni", args, r));
   CHECK((r.rc == 2 || r.rc == 3));
@@ -991,14 +1016,14 @@ TEST_CASE("sealed signing keys: BUONI_KEY_PASSPHRASE is needed to sign, a wrong 
 
   d.programme("s", 100'000, false);
   d.merchant("m1", "s");
-  json::object card = d.must_json({"card", "issue", "--programme", "s", "--beneficiary-ref",
-                                   "S-1", "--amount-cents", "1000"});
+  json::object card = d.must_json(
+      {"card", "issue", "--programme", "s", "--beneficiary-ref", "S-1", "--amount-cents", "1000"});
   const std::string pub = d.public_keys();
   CHECK(str_field(verified(str_field(card, "token"), pub), "card_number") ==
         str_field(card, "number"));
 
-  const std::vector<std::string> issue{"card", "issue", "--programme", "s", "--beneficiary-ref",
-                                       "S-2", "--amount-cents", "1000"};
+  const std::vector<std::string> issue{
+      "card", "issue", "--programme", "s", "--beneficiary-ref", "S-2", "--amount-cents", "1000"};
   Ran none = d.run_with(issue, {});
   INFO(describe("buoni (no passphrase)", issue, none));
   CHECK((none.rc == 2 || none.rc == 3));
@@ -1014,9 +1039,8 @@ TEST_CASE("sealed signing keys: BUONI_KEY_PASSPHRASE is needed to sign, a wrong 
   json::object p = d.programme_json("s");
   CHECK(int_field(p, "cards") == 1);
   CHECK(int_field(p, "issued_cents") == 1000);
-  json::object sale = d.must_json({"redeem", "--merchant", "m1", "--card",
-                                   str_field(card, "token"), "--amount-cents", "250",
-                                   "--idempotency-key", "s1"});
+  json::object sale = d.must_json({"redeem", "--merchant", "m1", "--card", str_field(card, "token"),
+                                   "--amount-cents", "250", "--idempotency-key", "s1"});
   CHECK(int_field(sale, "balance_cents") == 750);
   d.audit();
 }

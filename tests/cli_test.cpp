@@ -105,7 +105,9 @@ Ran run_program(const std::string& path, const std::vector<std::string>& args) {
   return r;
 }
 
-Ran run_buoni(const std::vector<std::string>& args) { return run_program(BUONI_BIN, args); }
+Ran run_buoni(const std::vector<std::string>& args) {
+  return run_program(BUONI_BIN, args);
+}
 
 // Runs buoni and requires exit 0.
 Ran ok(const std::vector<std::string>& args) {
@@ -222,8 +224,8 @@ struct World {
     ok({"programme", "create", "--data", dir, "--id", "p1", "--name", "Buoni Test",
         "--budget-cents", std::to_string(budget_cents), "--valid-from", day_string(-1),
         "--valid-until", day_string(60), "--idempotency-key", "create-p1"});
-    ok({"merchant", "add", "--data", dir, "--id", "m1", "--name", "Alimentari Uno",
-        "--vat-number", valid_vat, "--programme", "p1"});
+    ok({"merchant", "add", "--data", dir, "--id", "m1", "--name", "Alimentari Uno", "--vat-number",
+        valid_vat, "--programme", "p1"});
     json::object issued = parse_object(
         ok({"card", "issue", "--data", dir, "--json", "--programme", "p1", "--beneficiary-ref",
             "famiglia-1", "--amount-cents", std::to_string(card_cents)})
@@ -341,8 +343,8 @@ TEST_CASE("a programme, a shop and a card can be made; a redemption lowers the b
   CHECK(int_field(w.audit(), "entries") == entries_before + 1);
 
   // The text form says what happened, in one line on stdout and nothing on stderr.
-  Ran text = ok({"--data", w.dir, "redeem", "--merchant", "m1", "--card", w.card,
-                 "--amount-cents", "250", "--idempotency-key", "sale-2"});
+  Ran text = ok({"--data", w.dir, "redeem", "--merchant", "m1", "--card", w.card, "--amount-cents",
+                 "250", "--idempotency-key", "sale-2"});
   CHECK(contains(text.out, "250"));
   CHECK(text.err.empty());
   CHECK(w.balance() == card_cents - 1500);
@@ -366,9 +368,9 @@ TEST_CASE("a programme, a shop and a card can be made; a redemption lowers the b
 
 TEST_CASE("the same idempotency key replays the first answer; another request under it conflicts") {
   World w;
-  const std::vector<std::string> sale{"redeem", "--merchant", "m1", "--card", w.card,
-                                      "--amount-cents", "700", "--idempotency-key", "pos-42",
-                                      "--json"};
+  const std::vector<std::string> sale{"redeem", "--merchant",     "m1",  "--card",
+                                      w.card,   "--amount-cents", "700", "--idempotency-key",
+                                      "pos-42", "--json"};
   Ran first = w.run(sale);
   INFO(describe(sale, first));
   REQUIRE(first.rc == 0);
@@ -400,10 +402,11 @@ TEST_CASE("the same idempotency key replays the first answer; another request un
   CHECK(w.snapshot() == snapshot);
 
   // Same key, another card: also a conflict.
-  std::string second_card = str_field(
-      parse_object(ok({"card", "issue", "--data", w.dir, "--json", "--programme", "p1",
-                       "--beneficiary-ref", "famiglia-2", "--amount-cents", "900"}).out),
-      "number");
+  std::string second_card =
+      str_field(parse_object(ok({"card", "issue", "--data", w.dir, "--json", "--programme", "p1",
+                                 "--beneficiary-ref", "famiglia-2", "--amount-cents", "900"})
+                                 .out),
+                "number");
   std::vector<std::string> other_card = sale;
   other_card[4] = second_card;
   Ran conflict2 = w.run(other_card);
@@ -414,11 +417,20 @@ TEST_CASE("the same idempotency key replays the first answer; another request un
 
   // Admin commands replay too: the programme create of the setup, and a card
   // issue retried after a lost answer gives the same card, not a second one.
-  const std::vector<std::string> create{"programme", "create", "--id", "p1", "--name",
-                                        "Buoni Test", "--budget-cents",
-                                        std::to_string(budget_cents), "--valid-from",
-                                        day_string(-1), "--valid-until", day_string(60),
-                                        "--idempotency-key", "create-p1"};
+  const std::vector<std::string> create{"programme",
+                                        "create",
+                                        "--id",
+                                        "p1",
+                                        "--name",
+                                        "Buoni Test",
+                                        "--budget-cents",
+                                        std::to_string(budget_cents),
+                                        "--valid-from",
+                                        day_string(-1),
+                                        "--valid-until",
+                                        day_string(60),
+                                        "--idempotency-key",
+                                        "create-p1"};
   Ran created = w.run(create);
   INFO(describe(create, created));
   CHECK(created.rc == 0);
@@ -429,9 +441,17 @@ TEST_CASE("the same idempotency key replays the first answer; another request un
   INFO(describe(bigger, bigger_run));
   CHECK(bigger_run.rc == 1);
   CHECK(int_field(w.programme(), "budget_cents") == budget_cents);
-  const std::vector<std::string> issue{"card", "issue", "--programme", "p1",
-                                       "--beneficiary-ref", "famiglia-3", "--amount-cents",
-                                       "300", "--idempotency-key", "issue-f3", "--json"};
+  const std::vector<std::string> issue{"card",
+                                       "issue",
+                                       "--programme",
+                                       "p1",
+                                       "--beneficiary-ref",
+                                       "famiglia-3",
+                                       "--amount-cents",
+                                       "300",
+                                       "--idempotency-key",
+                                       "issue-f3",
+                                       "--json"};
   Ran issued1 = w.run(issue);
   Ran issued2 = w.run(issue);
   INFO(describe(issue, issued1) << "\n" << describe(issue, issued2));
@@ -462,9 +482,16 @@ TEST_CASE("declines: exit 1, the --json error code, one line on stderr, nothing 
   std::string snapshot = w.snapshot();
 
   {
-    std::vector<std::string> args{"redeem", "--merchant", "m1", "--card", w.card,
-                                  "--amount-cents", std::to_string(balance + 1),
-                                  "--idempotency-key", "too-much", "--json"};
+    std::vector<std::string> args{"redeem",
+                                  "--merchant",
+                                  "m1",
+                                  "--card",
+                                  w.card,
+                                  "--amount-cents",
+                                  std::to_string(balance + 1),
+                                  "--idempotency-key",
+                                  "too-much",
+                                  "--json"};
     Ran r = w.run(args);
     INFO(describe(args, r));
     CHECK(r.rc == 1);
@@ -483,8 +510,14 @@ TEST_CASE("declines: exit 1, the --json error code, one line on stderr, nothing 
   }
   {
     const std::int64_t unissued = budget_cents - card_cents;
-    std::vector<std::string> args{"card", "issue", "--programme", "p1", "--beneficiary-ref",
-                                  "famiglia-9", "--amount-cents", std::to_string(unissued + 1),
+    std::vector<std::string> args{"card",
+                                  "issue",
+                                  "--programme",
+                                  "p1",
+                                  "--beneficiary-ref",
+                                  "famiglia-9",
+                                  "--amount-cents",
+                                  std::to_string(unissued + 1),
                                   "--json"};
     Ran r = w.run(args);
     INFO(describe(args, r));
@@ -493,8 +526,8 @@ TEST_CASE("declines: exit 1, the --json error code, one line on stderr, nothing 
     CHECK(one_line(r.err));
     CHECK(w.snapshot() == snapshot);
     // Loading a card past the budget is refused the same way.
-    std::vector<std::string> load{"card", "load", "--card", w.card, "--amount-cents",
-                                  std::to_string(unissued + 1), "--json"};
+    std::vector<std::string> load{
+        "card", "load", "--card", w.card, "--amount-cents", std::to_string(unissued + 1), "--json"};
     Ran l = w.run(load);
     INFO(describe(load, l));
     CHECK(l.rc == 1);
@@ -508,8 +541,9 @@ TEST_CASE("declines: exit 1, the --json error code, one line on stderr, nothing 
   }
   {
     // One card per beneficiary and programme.
-    std::vector<std::string> args{"card", "issue", "--programme", "p1", "--beneficiary-ref",
-                                  "famiglia-1", "--amount-cents", "0", "--json"};
+    std::vector<std::string> args{
+        "card",       "issue",          "--programme", "p1",    "--beneficiary-ref",
+        "famiglia-1", "--amount-cents", "0",           "--json"};
     Ran r = w.run(args);
     INFO(describe(args, r));
     CHECK(r.rc == 1);
@@ -541,8 +575,9 @@ TEST_CASE("declines: exit 1, the --json error code, one line on stderr, nothing 
     CHECK(t.out.empty());
   }
   {
-    std::vector<std::string> args{"redeem", "--merchant", "m1", "--card", unknown_card_number(),
-                                  "--amount-cents", "1", "--idempotency-key", "ghost", "--json"};
+    std::vector<std::string> args{
+        "redeem", "--merchant",        "m1",    "--card", unknown_card_number(), "--amount-cents",
+        "1",      "--idempotency-key", "ghost", "--json"};
     Ran r = w.run(args);
     INFO(describe(args, r));
     CHECK(r.rc == 1);
@@ -551,8 +586,9 @@ TEST_CASE("declines: exit 1, the --json error code, one line on stderr, nothing 
   }
   {
     // A shop that does not exist may not redeem.
-    std::vector<std::string> args{"redeem", "--merchant", "nobody", "--card", w.card,
-                                  "--amount-cents", "1", "--idempotency-key", "x1", "--json"};
+    std::vector<std::string> args{"redeem", "--merchant",     "nobody", "--card",
+                                  w.card,   "--amount-cents", "1",      "--idempotency-key",
+                                  "x1",     "--json"};
     Ran r = w.run(args);
     INFO(describe(args, r));
     CHECK(r.rc == 1);
@@ -566,7 +602,8 @@ TEST_CASE("blocked and replaced cards") {
   World w;
   ok({"--data", w.dir, "card", "load", "--card", w.card, "--amount-cents", "500"});
   CHECK(w.balance() == card_cents + 500);
-  json::object blocked = parse_object(ok({"--data", w.dir, "--json", "card", "block", "--card", w.card}).out);
+  json::object blocked =
+      parse_object(ok({"--data", w.dir, "--json", "card", "block", "--card", w.card}).out);
   CHECK(str_field(blocked, "status") == "blocked");
   Ran r = w.run({"redeem", "--merchant", "m1", "--card", w.card, "--amount-cents", "1",
                  "--idempotency-key", "b1", "--json"});
@@ -601,8 +638,9 @@ TEST_CASE("bad input: exit 2, one line on stderr, nothing changes") {
   const std::string bad_check = wrong_check(w.card);
   REQUIRE(bad_check != w.card);
   auto redeem = [&](const std::string& card, const std::string& amount, const std::string& key) {
-    return std::vector<std::string>{"redeem", "--merchant", "m1", "--card", card,
-                                    "--amount-cents", amount, "--idempotency-key", key};
+    return std::vector<std::string>{"redeem", "--merchant",     "m1",   "--card",
+                                    card,     "--amount-cents", amount, "--idempotency-key",
+                                    key};
   };
 
   SUBCASE("unknown flags and commands") {
@@ -617,9 +655,8 @@ TEST_CASE("bad input: exit 2, one line on stderr, nothing changes") {
     expect_usage_error(w, {});
   }
   SUBCASE("malformed amounts") {
-    for (const std::string amount :
-         {"12.5", "-3", "1e9", "abc", "", "+5", " 12", "12 ", "0x10", "10000001", "0",
-          "99999999999999999999"}) {
+    for (const std::string amount : {"12.5", "-3", "1e9", "abc", "", "+5", " 12", "12 ", "0x10",
+                                     "10000001", "0", "99999999999999999999"}) {
       CAPTURE(amount);
       expect_usage_error(w, redeem(w.card, amount, "a1"));
       expect_usage_error(w, {"card", "load", "--card", w.card, "--amount-cents", amount});
@@ -631,9 +668,9 @@ TEST_CASE("bad input: exit 2, one line on stderr, nothing changes") {
     for (const std::string budget :
          {"12.5", "-3", "1e9", "abc", "", "+5", " 12", "0", "100000000001"}) {
       CAPTURE(budget);
-      expect_usage_error(w, {"programme", "create", "--id", "p2", "--name", "P2",
-                             "--budget-cents", budget, "--valid-from", day_string(0),
-                             "--valid-until", day_string(10)});
+      expect_usage_error(
+          w, {"programme", "create", "--id", "p2", "--name", "P2", "--budget-cents", budget,
+              "--valid-from", day_string(0), "--valid-until", day_string(10)});
     }
     // --flag=value spelling reaches the same check.
     expect_usage_error(w, {"redeem", "--merchant", "m1", "--card", w.card, "--amount-cents=-3",
@@ -646,7 +683,7 @@ TEST_CASE("bad input: exit 2, one line on stderr, nothing changes") {
     expect_usage_error(w, {"card", "block", "--card", bad_check});
     // 15 symbols (16 without the check symbol would be the card's bare id: valid).
     expect_usage_error(w, redeem(w.card.substr(0, w.card.size() - 3), "10", "c2"));
-    expect_usage_error(w, redeem(w.card + "7", "10", "c3"));                          // too long
+    expect_usage_error(w, redeem(w.card + "7", "10", "c3"));  // too long
     expect_usage_error(w, redeem("", "10", "c4"));
     std::string with_bad_char = w.card;
     with_bad_char[0] = '!';
@@ -654,9 +691,9 @@ TEST_CASE("bad input: exit 2, one line on stderr, nothing changes") {
   }
   SUBCASE("dates") {
     auto create = [&](const std::string& from, const std::string& until) {
-      return std::vector<std::string>{"programme", "create", "--id", "p2", "--name", "P2",
-                                      "--budget-cents", "1000", "--valid-from", from,
-                                      "--valid-until", until};
+      return std::vector<std::string>{"programme",    "create", "--id",           "p2",
+                                      "--name",       "P2",     "--budget-cents", "1000",
+                                      "--valid-from", from,     "--valid-until",  until};
     };
     expect_usage_error(w, create("2026-02-30", "2026-12-31"));
     expect_usage_error(w, create("2026-01-01", "2026-02-30"));
@@ -670,14 +707,15 @@ TEST_CASE("bad input: exit 2, one line on stderr, nothing changes") {
   }
   SUBCASE("VAT numbers") {
     auto add = [&](const std::string& vat) {
-      return std::vector<std::string>{"merchant", "add", "--id", "m9", "--name", "Shop",
-                                      "--vat-number", vat, "--programme", "p1"};
+      return std::vector<std::string>{"merchant", "add",          "--id", "m9",          "--name",
+                                      "Shop",     "--vat-number", vat,    "--programme", "p1"};
     };
     std::string wrong_digit = valid_vat;
-    wrong_digit.back() = wrong_digit.back() == '0' ? '1' : static_cast<char>(wrong_digit.back() - 1);
-    for (const std::string& vat : {wrong_digit, std::string("0123456789"), std::string("012345678971"),
-                                  std::string("0123456789X"), std::string(""),
-                                  std::string("IT0123456789")}) {
+    wrong_digit.back() =
+        wrong_digit.back() == '0' ? '1' : static_cast<char>(wrong_digit.back() - 1);
+    for (const std::string& vat :
+         {wrong_digit, std::string("0123456789"), std::string("012345678971"),
+          std::string("0123456789X"), std::string(""), std::string("IT0123456789")}) {
       CAPTURE(vat);
       expect_usage_error(w, add(vat));
     }
@@ -686,26 +724,26 @@ TEST_CASE("bad input: exit 2, one line on stderr, nothing changes") {
     expect_usage_error(w, redeem(w.card, "10", "bad key!"));
     expect_usage_error(w, redeem(w.card, "10", std::string(65, 'k')));
     expect_usage_error(w, redeem(w.card, "10", ""));
-    expect_usage_error(w, {"programme", "create", "--id", "bad id!", "--name", "P2",
-                           "--budget-cents", "1000", "--valid-from", day_string(0),
-                           "--valid-until", day_string(10)});
-    expect_usage_error(w, {"card", "issue", "--programme", "p1", "--beneficiary-ref", "",
-                           "--amount-cents", "10"});
+    expect_usage_error(
+        w, {"programme", "create", "--id", "bad id!", "--name", "P2", "--budget-cents", "1000",
+            "--valid-from", day_string(0), "--valid-until", day_string(10)});
+    expect_usage_error(
+        w, {"card", "issue", "--programme", "p1", "--beneficiary-ref", "", "--amount-cents", "10"});
   }
   SUBCASE("missing required flags") {
     expect_usage_error(w, {"redeem", "--merchant", "m1", "--card", w.card, "--amount-cents", "10"});
-    expect_usage_error(w, {"redeem", "--merchant", "m1", "--card", w.card,
-                           "--idempotency-key", "r1"});
-    expect_usage_error(w, {"redeem", "--card", w.card, "--amount-cents", "10",
-                           "--idempotency-key", "r2"});
+    expect_usage_error(w,
+                       {"redeem", "--merchant", "m1", "--card", w.card, "--idempotency-key", "r1"});
+    expect_usage_error(
+        w, {"redeem", "--card", w.card, "--amount-cents", "10", "--idempotency-key", "r2"});
     expect_usage_error(w, {"card", "issue", "--programme", "p1", "--beneficiary-ref", "f"});
     expect_usage_error(w, {"card", "show"});
     expect_usage_error(w, {"programme", "create", "--id", "p2", "--name", "P2", "--valid-from",
                            day_string(0), "--valid-until", day_string(10)});
     expect_usage_error(w, {"programme", "show"});
     expect_usage_error(w, {"merchant", "add", "--id", "m9", "--name", "Shop", "--programme", "p1"});
-    expect_usage_error(w, {"merchant", "add", "--id", "m9", "--name", "Shop", "--vat-number",
-                           other_valid_vat});
+    expect_usage_error(
+        w, {"merchant", "add", "--id", "m9", "--name", "Shop", "--vat-number", other_valid_vat});
     expect_usage_error(w, {"programme"});
   }
   SUBCASE("--json does not turn a usage error into something else") {
@@ -725,13 +763,13 @@ TEST_CASE("a missing data directory is a usage error and is not created") {
       {"card", "show", "--card", card},
       {"card", "load", "--card", card, "--amount-cents", "10"},
       {"card", "block", "--card", card},
-      {"redeem", "--merchant", "m1", "--card", card, "--amount-cents", "10",
-       "--idempotency-key", "k1"},
-      {"programme", "create", "--id", "p1", "--name", "P", "--budget-cents", "1000",
-       "--valid-from", day_string(0), "--valid-until", day_string(10)},
+      {"redeem", "--merchant", "m1", "--card", card, "--amount-cents", "10", "--idempotency-key",
+       "k1"},
+      {"programme", "create", "--id", "p1", "--name", "P", "--budget-cents", "1000", "--valid-from",
+       day_string(0), "--valid-until", day_string(10)},
       {"programme", "show", "--id", "p1"},
-      {"merchant", "add", "--id", "m1", "--name", "Shop", "--vat-number", valid_vat,
-       "--programme", "p1"},
+      {"merchant", "add", "--id", "m1", "--name", "Shop", "--vat-number", valid_vat, "--programme",
+       "p1"},
       {"merchant", "list"},
       {"audit"},
       {"audit", "--json"},
@@ -785,9 +823,10 @@ TEST_CASE("merchant add prints the API key once; a replay does not print it agai
     CHECK(key.find_first_not_of("0123456789abcdef", 3) == std::string::npos);
   }
 
-  const std::vector<std::string> add{"--data", w.dir, "merchant", "add", "--id", "m3",
-                                     "--name", "Macelleria Tre", "--vat-number", "IT" + valid_vat,
-                                     "--programme", "p1", "--idempotency-key", "add-m3", "--json"};
+  const std::vector<std::string> add{
+      "--data",      w.dir,    "merchant",          "add",          "--id",
+      "m3",          "--name", "Macelleria Tre",    "--vat-number", "IT" + valid_vat,
+      "--programme", "p1",     "--idempotency-key", "add-m3",       "--json"};
   Ran first = run_buoni(add);
   INFO(describe(add, first));
   REQUIRE(first.rc == 0);
@@ -878,10 +917,11 @@ TEST_CASE("a data directory held by another process: exit 3, one line, nothing c
   INFO("crash_child expected at " << child);
   REQUIRE(fs::exists(child));
   // The child redeems from its own well-filled card.
-  const std::string child_card = str_field(
-      parse_object(ok({"--data", w.dir, "--json", "card", "issue", "--programme", "p1",
-                       "--beneficiary-ref", "crash-child", "--amount-cents", "90000"}).out),
-      "number");
+  const std::string child_card =
+      str_field(parse_object(ok({"--data", w.dir, "--json", "card", "issue", "--programme", "p1",
+                                 "--beneficiary-ref", "crash-child", "--amount-cents", "90000"})
+                                 .out),
+                "number");
   const std::string cards_file = w.tmp.path + "/cards.txt";
   std::ofstream(cards_file) << child_card << "\n";
 

@@ -63,7 +63,7 @@ constexpr int max_rounds = 30;
 // Stop adding rounds past min_rounds once this much time has gone.
 constexpr auto soft_time_budget = std::chrono::seconds(25);
 constexpr int card_count = 50;
-constexpr std::int64_t card_cents = 1'000'000;     // EUR 10,000 a card
+constexpr std::int64_t card_cents = 1'000'000;         // EUR 10,000 a card
 constexpr std::uint64_t start_index_step = 1'000'000;  // crash_child's keys per thread per run
 const std::string merchant = "crash-shop";
 
@@ -164,7 +164,7 @@ struct Ack {
 
 struct Round {
   std::vector<Ack> acks;
-  int cut_lines = 0;  // a last line without its newline: not an ack
+  int cut_lines = 0;                   // a last line without its newline: not an ack
   std::vector<std::string> malformed;  // complete lines that are not "ack ..."
   bool killed_by_us = false;
   std::string how_it_ended;
@@ -252,26 +252,28 @@ struct LedgerFacts {
 
 LedgerFacts scan_ledger(const engine::Store& store) {
   LedgerFacts f;
-  Status s = store.scan(engine::Space::ledger, "", "", [&](std::string_view key, std::string_view value) {
-    engine::Entry e;
-    Status d = engine::decode(value, e);
-    if (!d.ok()) {
-      f.dense = false;
-      f.first_problem = "undecodable ledger entry: " + d.to_string();
-      return false;
-    }
-    ++f.entries;
-    if (e.seq != f.entries || engine::keys::seq_of(key) != e.seq) {
-      f.dense = false;
-      f.first_problem = "ledger seq " + std::to_string(e.seq) + " at position " + std::to_string(f.entries);
-      return false;
-    }
-    if (e.kind == engine::EntryKind::redeem) {
-      f.redeem_refs[e.ref] += 1;
-      f.redeemed_cents += e.amount_cents;
-    }
-    return true;
-  });
+  Status s =
+      store.scan(engine::Space::ledger, "", "", [&](std::string_view key, std::string_view value) {
+        engine::Entry e;
+        Status d = engine::decode(value, e);
+        if (!d.ok()) {
+          f.dense = false;
+          f.first_problem = "undecodable ledger entry: " + d.to_string();
+          return false;
+        }
+        ++f.entries;
+        if (e.seq != f.entries || engine::keys::seq_of(key) != e.seq) {
+          f.dense = false;
+          f.first_problem =
+              "ledger seq " + std::to_string(e.seq) + " at position " + std::to_string(f.entries);
+          return false;
+        }
+        if (e.kind == engine::EntryKind::redeem) {
+          f.redeem_refs[e.ref] += 1;
+          f.redeemed_cents += e.amount_cents;
+        }
+        return true;
+      });
   if (!s.ok() && f.first_problem.empty()) f.first_problem = "scan: " + s.to_string();
   return f;
 }
@@ -334,8 +336,8 @@ TEST_CASE("kill -9 while redeeming: every acknowledged redemption is durable exa
   must({"programme", "create", "--data", dir, "--id", "crash", "--name", "Crash test",
         "--budget-cents", std::to_string(card_cents * card_count * 2), "--valid-from",
         day_string(-1), "--valid-until", day_string(30)});
-  must({"merchant", "add", "--data", dir, "--id", merchant, "--name", "Crash shop",
-        "--vat-number", "01234567897", "--programme", "crash"});
+  must({"merchant", "add", "--data", dir, "--id", merchant, "--name", "Crash shop", "--vat-number",
+        "01234567897", "--programme", "crash"});
   {
     std::ofstream cards(cards_file);
     for (int i = 0; i < card_count; ++i) {
@@ -368,8 +370,9 @@ TEST_CASE("kill -9 while redeeming: every acknowledged redemption is durable exa
     CAPTURE(round_no);
     CAPTURE(kill_after.count());
     auto phase = Clock::now();
-    Round round = run_child(dir, cards_file, static_cast<std::uint64_t>(round_no) * start_index_step,
-                            kill_after, round_no);
+    Round round =
+        run_child(dir, cards_file, static_cast<std::uint64_t>(round_no) * start_index_step,
+                  kill_after, round_no);
     INFO("child ended with " << round.how_it_ended);
     REQUIRE(round.killed_by_us);  // it must not have died or given up on its own
     CHECK_MESSAGE(round.malformed.empty(),
@@ -451,8 +454,9 @@ TEST_CASE("kill -9 while redeeming: every acknowledged redemption is durable exa
       }
       std::string listed;
       for (const auto& p : problems) listed += "\n  " + p;
-      REQUIRE_MESSAGE(problems.empty(), bad_acks << " of " << acked.size()
-                                                  << " acknowledged redemptions are wrong:" << listed);
+      REQUIRE_MESSAGE(problems.empty(), bad_acks
+                                            << " of " << acked.size()
+                                            << " acknowledged redemptions are wrong:" << listed);
       CHECK(acked_cents <= ledger.redeemed_cents);
 
       // A POS retrying after the crash gets the acknowledged answer again.
@@ -469,14 +473,14 @@ TEST_CASE("kill -9 while redeeming: every acknowledged redemption is durable exa
         for (int i = 0; i < 3; ++i) {
           const Ack& a = round.acks[pick(pick_rng)];
           CardId card = *parse_card_number(a.card).id;
-          auto again = e.execute({engine::Caller::merchant(merchant), a.key,
-                                  engine::Redeem{card, a.amount, ""}});
+          auto again = e.execute(
+              {engine::Caller::merchant(merchant), a.key, engine::Redeem{card, a.amount, ""}});
           REQUIRE(again.ok());
           CHECK(again->replayed);
           CHECK(again->outcome.code == engine::Code::ok);
           CHECK(again->outcome.id == a.id);
-          auto other = e.execute({engine::Caller::merchant(merchant), a.key,
-                                  engine::Redeem{card, a.amount + 1, ""}});
+          auto other = e.execute(
+              {engine::Caller::merchant(merchant), a.key, engine::Redeem{card, a.amount + 1, ""}});
           REQUIRE(other.ok());
           CHECK(other->outcome.code == engine::Code::idempotency_conflict);
           ++replays_checked;
@@ -495,18 +499,17 @@ TEST_CASE("kill -9 while redeeming: every acknowledged redemption is durable exa
     REQUIRE(audit.rc == 0);
   }
 
-  const double seconds =
-      std::chrono::duration<double>(Clock::now() - test_started).count();
+  const double seconds = std::chrono::duration<double>(Clock::now() - test_started).count();
   const double setup_seconds = std::chrono::duration<double>(setup_done - test_started).count();
-  std::printf("crash_test: %d rounds (%d killed before any ack), %zu acknowledged redemptions "
-              "checked, %llu retries replayed, %d cut lines ignored, %llu ledger entries, "
-              "%.1f s (setup %.1f s, children %.1f s, checks %.1f s, audits %.1f s)\n",
-              rounds, rounds_without_acks, acked.size(),
-              static_cast<unsigned long long>(replays_checked), cut_lines,
-              static_cast<unsigned long long>(ledger_entries), seconds, setup_seconds,
-              std::chrono::duration<double>(child_time).count(),
-              std::chrono::duration<double>(check_time).count(),
-              std::chrono::duration<double>(audit_time).count());
+  std::printf(
+      "crash_test: %d rounds (%d killed before any ack), %zu acknowledged redemptions "
+      "checked, %llu retries replayed, %d cut lines ignored, %llu ledger entries, "
+      "%.1f s (setup %.1f s, children %.1f s, checks %.1f s, audits %.1f s)\n",
+      rounds, rounds_without_acks, acked.size(), static_cast<unsigned long long>(replays_checked),
+      cut_lines, static_cast<unsigned long long>(ledger_entries), seconds, setup_seconds,
+      std::chrono::duration<double>(child_time).count(),
+      std::chrono::duration<double>(check_time).count(),
+      std::chrono::duration<double>(audit_time).count());
   std::fflush(stdout);
   CHECK(rounds >= min_rounds);
   // Killing too early every time would prove nothing.

@@ -72,7 +72,9 @@ std::array<std::uint8_t, N> hex_array(std::string_view hex) {
   return out;
 }
 
-CardId card_id_from_hex(std::string_view hex) { return CardId{hex_array<10>(hex)}; }
+CardId card_id_from_hex(std::string_view hex) {
+  return CardId{hex_array<10>(hex)};
+}
 
 // Returns scripted 32-bit little-endian words, to drive Random::uniform.
 class ScriptedRandom final : public Random {
@@ -97,7 +99,8 @@ constexpr std::string_view kRfcSeedHex =
 constexpr std::string_view kRfcPublicHex =
     "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
 constexpr std::string_view kRfcEmptySignatureHex =
-    "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b";
+    "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b4"
+    "6bd25bf5f0595bbe24655141438e7a100b";
 
 std::string rfc_key_file_text(std::string_view key_id) {
   return "buoni-ed25519-v1 " + std::string(key_id) + " " + std::string(kRfcSeedHex) +
@@ -232,7 +235,7 @@ TEST_CASE("Random::uniform stays in range and is roughly uniform") {
 }
 
 TEST_CASE("Random::uniform rejects the biased low range instead of taking a modulo") {
-  const std::uint32_t bound = 3u << 30;       // 2^32 mod bound = 2^30
+  const std::uint32_t bound = 3u << 30;          // 2^32 mod bound = 2^30
   ScriptedRandom random({5u, (1u << 30) + 7u});  // 5 is in the rejected zone
   CHECK(random.uniform(bound) == (1u << 30) + 7u);
   CHECK(random.remaining() == 0);
@@ -264,7 +267,8 @@ TEST_CASE("sign/verify: round trip; a flipped bit fails") {
     tampered[bit / 8] = static_cast<char>(tampered[bit / 8] ^ (1 << (bit % 8)));
     CHECK_FALSE(verify_signature(key.public_key, as_bytes(tampered), signature));
   }
-  for (const std::size_t bit : {std::size_t{0}, std::size_t{255}, std::size_t{300}, std::size_t{511}}) {
+  for (const std::size_t bit :
+       {std::size_t{0}, std::size_t{255}, std::size_t{300}, std::size_t{511}}) {
     Signature tampered = signature;
     tampered[bit / 8] ^= static_cast<std::uint8_t>(1 << (bit % 8));
     CHECK_FALSE(verify_signature(key.public_key, as_bytes(message), tampered));
@@ -475,8 +479,8 @@ TEST_CASE("card numbers: format/parse round trip for many random ids") {
     const std::string masked = mask_card_number(id);
     CHECK(masked.substr(0, 15) == "****-****-****-");
     CHECK(masked.substr(15) == number.substr(15));
-    CHECK(format_card_id(id) == number.substr(0, 4) + number.substr(5, 4) + number.substr(10, 4) +
-                                    number.substr(15, 4));
+    CHECK(format_card_id(id) ==
+          number.substr(0, 4) + number.substr(5, 4) + number.substr(10, 4) + number.substr(15, 4));
     const ParsedCard parsed = parse_card_number(number);
     REQUIRE(parsed.id.has_value());
     CHECK(*parsed.id == id);
@@ -494,9 +498,9 @@ TEST_CASE("card numbers: CardId::random draws from the injected Random") {
 
 TEST_CASE("card numbers: lenient parsing of what people type") {
   const CardId expected = card_id_from_hex("0123456789abcdef0123");
-  for (const std::string text : {"04hm-asw9-nf6y-y093-b", "04HM ASW9 NF6Y Y093 B",
-                                 "o4HMASW9NF6YYo93B", "04HM-ASW9-NF6Y-YO93-b",
-                                 " 04HM--ASW9NF6YY093 ", "04HMASW9NF6YY093"}) {
+  for (const std::string text :
+       {"04hm-asw9-nf6y-y093-b", "04HM ASW9 NF6Y Y093 B", "o4HMASW9NF6YYo93B",
+        "04HM-ASW9-NF6Y-YO93-b", " 04HM--ASW9NF6YY093 ", "04HMASW9NF6YY093"}) {
     CAPTURE(text);
     const ParsedCard parsed = parse_card_number(text);
     REQUIRE(parsed.id.has_value());

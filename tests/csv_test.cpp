@@ -107,7 +107,9 @@ TEST_CASE("CRLF line ends: no stray carriage returns, same line numbers") {
 }
 
 TEST_CASE("a UTF-8 byte order mark is skipped") {
-  CsvFile f = parsed("\xEF\xBB\xBF" "beneficiary_ref,amount_cents\nA,1\n");
+  CsvFile f = parsed(
+      "\xEF\xBB\xBF"
+      "beneficiary_ref,amount_cents\nA,1\n");
   CHECK(f.header == Fields{"beneficiary_ref", "amount_cents"});
   CHECK(line_numbers(f) == std::vector<std::size_t>{2});
   // Only at the start: elsewhere it is data.

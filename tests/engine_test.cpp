@@ -34,9 +34,9 @@
 #include "engine/command.h"
 #include "engine/engine.h"
 #include "engine/ledger.h"
-#include "engine/pin.h"
 #include "engine/limits.h"
 #include "engine/memory_store.h"
+#include "engine/pin.h"
 #include "engine/queries.h"
 #include "engine/validate.h"
 
@@ -74,18 +74,22 @@ constexpr TimeMs kSecond = 1000;
 constexpr TimeMs kMinute = 60 * kSecond;
 constexpr TimeMs kHour = 60 * kMinute;
 constexpr TimeMs kDay = 24 * kHour;
-constexpr Day kFeb1 = 20485;   // 2026-02-01
-constexpr Day kFeb28 = 20512;  // 2026-02-28
-constexpr Day kMar1 = 20513;   // 2026-03-01
-constexpr Day kMar2 = 20514;   // 2026-03-02
-constexpr Day kMar31 = 20543;  // 2026-03-31
+constexpr Day kFeb1 = 20485;                       // 2026-02-01
+constexpr Day kFeb28 = 20512;                      // 2026-02-28
+constexpr Day kMar1 = 20513;                       // 2026-03-01
+constexpr Day kMar2 = 20514;                       // 2026-03-02
+constexpr Day kMar31 = 20543;                      // 2026-03-31
 constexpr TimeMs kT0 = kMar1 * kDay + 10 * kHour;  // 2026-03-01T10:00:00Z
 constexpr TimeMs kApr1 = (kMar31 + 1) * kDay;      // 2026-04-01T00:00:00Z
 
 // ---- small helpers --------------------------------------------------------
 
-Caller admin() { return Caller::admin(); }
-Caller shop(std::string id) { return Caller::merchant(std::move(id)); }
+Caller admin() {
+  return Caller::admin();
+}
+Caller shop(std::string id) {
+  return Caller::merchant(std::move(id));
+}
 
 CardId card_id(const std::string& text) {
   auto parsed = buoni::parse_card_number(text);
@@ -93,7 +97,9 @@ CardId card_id(const std::string& text) {
   return *parsed.id;
 }
 
-Hash32 api_key_hash(const std::string& merchant) { return buoni::blake2b_256("mk_" + merchant); }
+Hash32 api_key_hash(const std::string& merchant) {
+  return buoni::blake2b_256("mk_" + merchant);
+}
 
 CreateProgramme programme_cmd(std::string id, Cents budget_cents = 1'000'000, Day from = kMar1,
                               Day until = kMar31, Cents max_redemption_cents = 0,
@@ -126,11 +132,11 @@ using Dump = std::array<std::map<std::string, std::string>, space_count>;
 Dump dump(const Store& store) {
   Dump d;
   for (std::size_t s = 0; s < d.size(); ++s) {
-    Status status = store.scan(static_cast<Space>(s), "", "",
-                               [&](std::string_view k, std::string_view v) {
-                                 d[s].emplace(std::string(k), std::string(v));
-                                 return true;
-                               });
+    Status status =
+        store.scan(static_cast<Space>(s), "", "", [&](std::string_view k, std::string_view v) {
+          d[s].emplace(std::string(k), std::string(v));
+          return true;
+        });
     REQUIRE_MESSAGE(status.ok(), status.to_string());
   }
   return d;
@@ -212,7 +218,9 @@ struct Fixture {
     return r.outcome;
   }
   // Runs one harmless request so the writer runs a batch (and its hold sweep).
-  void settle() { CHECK(run(admin(), CloseProgramme{"no-such-programme"}).code == Code::not_found); }
+  void settle() {
+    CHECK(run(admin(), CloseProgramme{"no-such-programme"}).code == Code::not_found);
+  }
 
   CardId issue(const std::string& programme, const std::string& ref, Cents amount_cents) {
     Outcome o = ok(admin(), IssueCard{programme, ref, amount_cents});
@@ -272,15 +280,17 @@ struct Fixture {
 struct World : Fixture {
   CardId c1;
   explicit World(Cents max_redemption_cents = 0, Cents daily_limit_cents = 0) {
-    ok(admin(), programme_cmd("p1", 1'000'000, kMar1, kMar31, max_redemption_cents,
-                              daily_limit_cents));
+    ok(admin(),
+       programme_cmd("p1", 1'000'000, kMar1, kMar31, max_redemption_cents, daily_limit_cents));
     ok(admin(), merchant_cmd("m1", {"p1"}));
     ok(admin(), merchant_cmd("m2", {"p1"}));
     c1 = issue("p1", "ben-1", 10'000);
   }
 };
 
-std::string id_of(const CardId& id) { return buoni::format_card_id(id); }
+std::string id_of(const CardId& id) {
+  return buoni::format_card_id(id);
+}
 
 // ===========================================================================
 // Success paths
@@ -354,7 +364,7 @@ TEST_CASE("merchant add stores the shop, its programmes and its key hash") {
   REQUIRE(m.ok());
   REQUIRE(m->has_value());
   CHECK((*m)->name == "Alimentari m1");
-  CHECK((*m)->vat_number == "01234567897");  // stored without the IT prefix
+  CHECK((*m)->vat_number == "01234567897");                         // stored without the IT prefix
   CHECK((*m)->programmes == std::vector<std::string>{"p1", "p2"});  // sorted, unique
   CHECK((*m)->api_key_hash == api_key_hash("m1"));
   CHECK((*m)->created_at_ms == kT0);
@@ -644,7 +654,7 @@ TEST_CASE("expired holds are swept by the next batch and the money returns") {
   Outcome a = w.ok(shop("m1"), Authorize{w.c1, 3'000, "", 60});
   const std::uint64_t seq = w.head().seq;
   w.clock.set(a.expires_at_ms);  // expires_at is the first instant it is lapsed
-  w.settle();  // any request runs a batch, which sweeps first
+  w.settle();                    // any request runs a batch, which sweeps first
 
   Card c = w.card(w.c1);
   CHECK(c.held_cents == 0);
@@ -888,7 +898,8 @@ TEST_CASE("card issue declines") {
               Code::invalid_field);
   fx.declined(admin(), IssueCard{"p1", "tab\there", 100}, Code::invalid_field);
   fx.declined(admin(), IssueCard{"p1", "ben-2", -1}, Code::invalid_amount);
-  fx.declined(admin(), IssueCard{"p1", "ben-2", limits::amount_cents_max + 1}, Code::invalid_amount);
+  fx.declined(admin(), IssueCard{"p1", "ben-2", limits::amount_cents_max + 1},
+              Code::invalid_amount);
   fx.declined(admin(), IssueCard{"nope", "ben-2", 100}, Code::not_found);
   fx.declined(admin(), IssueCard{"shut", "ben-2", 100}, Code::programme_closed);
   fx.declined(admin(), IssueCard{"old", "ben-2", 100}, Code::card_expired);
@@ -1054,7 +1065,8 @@ TEST_CASE("authorize declines") {
   w.declined(shop("m1"), Authorize{w.c1, 100, "", -1}, Code::invalid_field);
   w.declined(shop("m1"), Authorize{w.c1, 100, "", limits::hold_expires_in_s_max + 1},
              Code::invalid_field);
-  w.declined(shop("m1"), Authorize{w.c1, 100, std::string(limits::reference_length_max + 1, 'r'), 0},
+  w.declined(shop("m1"),
+             Authorize{w.c1, 100, std::string(limits::reference_length_max + 1, 'r'), 0},
              Code::invalid_field);
   w.declined(shop("m1"), Authorize{CardId{}, 100, "", 0}, Code::unknown_card);
   w.declined(shop("m1"), Authorize{p2_card, 100, "", 0}, Code::merchant_not_allowed);
@@ -1349,7 +1361,8 @@ TEST_CASE("replace moves the balance to a new card and revokes the old one") {
   w.audit_clean();
 }
 
-TEST_CASE("replace: a blocked (lost) card can be replaced; an expiring hold returns to the new card") {
+TEST_CASE(
+    "replace: a blocked (lost) card can be replaced; an expiring hold returns to the new card") {
   World w;
   Outcome hold = w.ok(shop("m1"), Authorize{w.c1, 2'500, "", 60});
   w.ok(admin(), BlockCard{w.c1});
@@ -1607,8 +1620,12 @@ TEST_CASE("Engine::open refuses a store whose chain head does not match the ledg
   }
   const std::string last = *w.store.get(Space::ledger, keys::ledger(head.seq)).value();
   WriteSet damage;
-  SUBCASE("the last entry deleted") { damage.erase(Space::ledger, keys::ledger(head.seq)); }
-  SUBCASE("an entry past the head") { damage.put(Space::ledger, keys::ledger(head.seq + 1), last); }
+  SUBCASE("the last entry deleted") {
+    damage.erase(Space::ledger, keys::ledger(head.seq));
+  }
+  SUBCASE("an entry past the head") {
+    damage.put(Space::ledger, keys::ledger(head.seq + 1), last);
+  }
   SUBCASE("the head names another hash") {
     ChainHead other = head;
     other.hash[0] ^= 0x01;
@@ -1618,7 +1635,9 @@ TEST_CASE("Engine::open refuses a store whose chain head does not match the ledg
     ChainHead behind{head.seq - 1, w.entry(head.seq - 1).hash};
     damage.put(Space::meta, std::string(keys::head), encode(behind));
   }
-  SUBCASE("the head does not decode") { damage.put(Space::meta, std::string(keys::head), "x"); }
+  SUBCASE("the head does not decode") {
+    damage.put(Space::meta, std::string(keys::head), "x");
+  }
   SUBCASE("the last entry does not decode") {
     damage.put(Space::ledger, keys::ledger(head.seq), last.substr(0, last.size() - 1));
   }
@@ -1652,15 +1671,15 @@ TEST_CASE("batching: 200 concurrent redemptions never overdraw and are replayed 
         for (int j = 0; j < per_thread; ++j) {
           const int i = t * per_thread + j;
           const std::string merchant = (i % 2 == 0) ? "m1" : "m2";
-          w.engine->submit(Request{shop(merchant), "r-" + std::to_string(i),
-                                   Redeem{w.c1, amount_of(i), ""}},
-                           [&, i](StatusOr<Result> r) {
-                             std::lock_guard lock(mutex);
-                             answers.push_back({i, std::move(r)});
-                             if (answers.size() == static_cast<std::size_t>(total)) {
-                               all_done.notify_all();
-                             }
-                           });
+          w.engine->submit(
+              Request{shop(merchant), "r-" + std::to_string(i), Redeem{w.c1, amount_of(i), ""}},
+              [&, i](StatusOr<Result> r) {
+                std::lock_guard lock(mutex);
+                answers.push_back({i, std::move(r)});
+                if (answers.size() == static_cast<std::size_t>(total)) {
+                  all_done.notify_all();
+                }
+              });
         }
       });
     }
@@ -1719,7 +1738,8 @@ TEST_CASE("batching: 200 concurrent redemptions never overdraw and are replayed 
     CHECK(encode(r->outcome) == first[i]);
   }
   CHECK(diff(before_replay, dump(w.store)).empty());
-  CHECK(w.engine->stats().commands - stats_before.commands == 2 * static_cast<std::uint64_t>(total));
+  CHECK(w.engine->stats().commands - stats_before.commands ==
+        2 * static_cast<std::uint64_t>(total));
   w.audit_clean();
 }
 
@@ -1865,7 +1885,8 @@ TEST_CASE("codec: card round trip") {
   // An unknown status byte is corruption too (status follows id, 2 strings).
   std::string bad = bytes;
   const std::size_t status_at = 1 + 10 + 4 + v.programme.size() + 4 + v.beneficiary_ref.size();
-  REQUIRE(static_cast<std::uint8_t>(bad[status_at]) == static_cast<std::uint8_t>(CardStatus::revoked));
+  REQUIRE(static_cast<std::uint8_t>(bad[status_at]) ==
+          static_cast<std::uint8_t>(CardStatus::revoked));
   bad[status_at] = 9;
   CHECK(decode(bad, d).code() == StatusCode::corruption);
 }
@@ -2117,7 +2138,7 @@ TEST_CASE("calendar: parse_day, format_day, format_time") {
   CHECK(parse_day("2026-03-31") == kMar31);
   CHECK(parse_day("2026-02-28") == kFeb28);
   CHECK(parse_day("2024-02-29") == Day{19782});  // leap year
-  CHECK(parse_day("2000-02-29").has_value());     // divisible by 400: leap
+  CHECK(parse_day("2000-02-29").has_value());    // divisible by 400: leap
   CHECK(parse_day("2023-02-29") == std::nullopt);
   CHECK(parse_day("2100-02-29") == std::nullopt);  // divisible by 100: not leap
   CHECK(parse_day("2026-02-30") == std::nullopt);
@@ -2165,13 +2186,12 @@ TEST_CASE("validate: Italian VAT numbers (Partita IVA)") {
     CAPTURE(good);
     CHECK(valid_vat_number(good));
   }
-  for (const char* bad :
-       {"01234567898", "07654321013", "12345678900",  // wrong check digit
-        "0123456789", "1234567890",                    // 10 digits
-        "012345678970",                                // 12 digits
-        "0123456789A", "A1234567897", "01234S67897",  // letters
-        "IT0123456789", "IT01234567898", "ITIT01234567897", "IT", "", "01234 567897",
-        "-1234567897"}) {
+  for (const char* bad : {"01234567898", "07654321013", "12345678900",  // wrong check digit
+                          "0123456789", "1234567890",                   // 10 digits
+                          "012345678970",                               // 12 digits
+                          "0123456789A", "A1234567897", "01234S67897",  // letters
+                          "IT0123456789", "IT01234567898", "ITIT01234567897", "IT", "",
+                          "01234 567897", "-1234567897"}) {
     CAPTURE(bad);
     CHECK_FALSE(valid_vat_number(bad));
   }
@@ -2211,7 +2231,9 @@ TEST_CASE("validate: ids, names, references, idempotency keys") {
 
 namespace {
 const std::array<std::uint8_t, 32> kPepper{7, 7, 7};
-Hash32 pin(std::string_view digits) { return hash_pin(kPepper, digits); }
+Hash32 pin(std::string_view digits) {
+  return hash_pin(kPepper, digits);
+}
 
 struct PinWorld : Fixture {
   CardId c;

@@ -10,8 +10,8 @@ CardId resolve_card(std::string_view flag, std::string_view text,
   TokenResult r = verify_token(text, keys, today);
   if (!r.ok()) {
     throw UsageError{std::string(flag) + ": token refused (" +
-                     std::string(token_error_name(r.error)) + "): " +
-                     std::string(token_error_message(r.error))};
+                     std::string(token_error_name(r.error)) +
+                     "): " + std::string(token_error_message(r.error))};
   }
   return r.token->card;
 }

@@ -17,7 +17,8 @@ namespace json = boost::json;
 
 engine::Cents parse_cents(std::string_view flag, std::string_view text, engine::Cents max_cents,
                           bool allow_zero) {
-  std::string why = std::string(flag) + " takes whole cents (digits only, e.g. 2500 for EUR 25.00), not '" +
+  std::string why = std::string(flag) +
+                    " takes whole cents (digits only, e.g. 2500 for EUR 25.00), not '" +
                     std::string(text) + "'";
   if (text.empty() || text.size() > 15) throw UsageError{why};
   engine::Cents v = 0;
@@ -27,7 +28,8 @@ engine::Cents parse_cents(std::string_view flag, std::string_view text, engine::
   }
   if (v == 0 && !allow_zero) throw UsageError{std::string(flag) + " must be more than 0"};
   if (v > max_cents) {
-    throw UsageError{std::string(flag) + " is over the limit of " + std::to_string(max_cents) + " cents"};
+    throw UsageError{std::string(flag) + " is over the limit of " + std::to_string(max_cents) +
+                     " cents"};
   }
   return v;
 }
@@ -46,14 +48,17 @@ std::int64_t parse_count(std::string_view flag, std::string_view text, std::int6
 
 engine::Day parse_date(std::string_view flag, std::string_view text) {
   auto day = engine::parse_day(text);
-  if (!day) throw UsageError{std::string(flag) + " takes a date YYYY-MM-DD, not '" + std::string(text) + "'"};
+  if (!day)
+    throw UsageError{std::string(flag) + " takes a date YYYY-MM-DD, not '" + std::string(text) +
+                     "'"};
   return *day;
 }
 
 CardId parse_card(std::string_view flag, std::string_view text) {
   auto parsed = parse_card_number(text);
   if (!parsed.id) {
-    throw UsageError{std::string(flag) + ": " + std::string(card_number_error_message(parsed.error))};
+    throw UsageError{std::string(flag) + ": " +
+                     std::string(card_number_error_message(parsed.error))};
   }
   return *parsed.id;
 }
@@ -91,7 +96,8 @@ int report_status(const Common& common, const Status& status) {
     std::cout << json::serialize(api::error_json(info.code, status.to_string())) << "\n";
   }
   std::cerr << "buoni: " << status.to_string() << "\n";
-  bool usage = status.code() == StatusCode::not_found || status.code() == StatusCode::invalid_argument;
+  bool usage =
+      status.code() == StatusCode::not_found || status.code() == StatusCode::invalid_argument;
   return usage ? exit_usage : exit_failed;
 }
 

@@ -15,32 +15,29 @@ void show_progress(std::uint64_t done, std::uint64_t total) {
 boost::json::object report_json(const engine::AuditReport& r) {
   boost::json::array findings;
   for (const auto& f : r.findings) {
-    findings.push_back({{"check", f.check}, {"seq", f.seq}, {"object", f.object},
-                        {"detail", f.detail}});
+    findings.push_back(
+        {{"check", f.check}, {"seq", f.seq}, {"object", f.object}, {"detail", f.detail}});
   }
-  return {{"ok", r.clean()},
-          {"entries", r.entries},
-          {"checkpoints", r.checkpoints},
-          {"cards", r.cards},
-          {"programmes", r.programmes},
-          {"findings", std::move(findings)}};
+  return {{"ok", r.clean()},  {"entries", r.entries},       {"checkpoints", r.checkpoints},
+          {"cards", r.cards}, {"programmes", r.programmes}, {"findings", std::move(findings)}};
 }
 
 std::string report_text(const engine::AuditReport& r) {
   std::string s;
   for (const auto& f : r.findings) s += "FINDING " + f.to_string() + "\n";
-  s += (r.clean() ? "audit ok: " : "audit FAILED: ") + std::to_string(r.entries) +
-       " entries, " + std::to_string(r.checkpoints) + " checkpoints, " +
-       std::to_string(r.cards) + " cards, " + std::to_string(r.programmes) + " programmes, " +
-       std::to_string(r.findings.size()) + " findings";
+  s += (r.clean() ? "audit ok: " : "audit FAILED: ") + std::to_string(r.entries) + " entries, " +
+       std::to_string(r.checkpoints) + " checkpoints, " + std::to_string(r.cards) + " cards, " +
+       std::to_string(r.programmes) + " programmes, " + std::to_string(r.findings.size()) +
+       " findings";
   return s;
 }
 
 }  // namespace
 
 void register_audit(CLI::App& app, Common& common, int& exit_code) {
-  auto* cmd = app.add_subcommand("audit", "verify the ledger and rebuild every balance "
-                                          "(works while a server runs)");
+  auto* cmd = app.add_subcommand("audit",
+                                 "verify the ledger and rebuild every balance "
+                                 "(works while a server runs)");
   cmd->callback([&common, &exit_code] {
     auto reader = Reader::open(common.dir());
     if (!reader.ok()) {

@@ -3,8 +3,8 @@
 #include "engine/calendar.h"
 #include "engine/limits.h"
 #include "engine/pin.h"
-#include "tools/card_ref.h"
 #include "engine/queries.h"
+#include "tools/card_ref.h"
 #include "tools/commands.h"
 
 namespace buoni::tools {
@@ -50,9 +50,11 @@ int run_card_maker(const Common& common, Node& node, engine::Request request,
   if ((*programme)->require_pin) {
     pin = engine::make_pin(node.random());
     Hash32 hash = engine::hash_pin(node.pin_pepper(), pin);
-    std::visit([&hash](auto& c) {
-      if constexpr (requires { c.pin_hash; }) c.pin_hash = hash;
-    }, request.command);
+    std::visit(
+        [&hash](auto& c) {
+          if constexpr (requires { c.pin_hash; }) c.pin_hash = hash;
+        },
+        request.command);
   }
   engine::Command command = request.command;
   auto result = node.engine().execute(std::move(request));
@@ -64,7 +66,8 @@ int run_card_maker(const Common& common, Node& node, engine::Request request,
   body["token"] = tokens.qr_text;
   body["link"] = tokens.link;
   std::string human = text(command, o) + "\ntoken " + tokens.qr_text;
-  if (result->replayed) human += "\n(replayed: this idempotency key was used before; nothing changed)";
+  if (result->replayed)
+    human += "\n(replayed: this idempotency key was used before; nothing changed)";
   if (!pin.empty() && !result->replayed) {
     body["pin"] = pin;
     human += "\npin " + pin + " (shown once: give it to the beneficiary; only its hash is kept)";
@@ -118,15 +121,16 @@ void add_card_action(CLI::App& card, const char* name, const char* help, Common&
   cmd->add_option("--card", a->card, "card number or id")->required();
   cmd->add_option("--idempotency-key", a->key, "makes a retry safe");
   cmd->callback([a, make, text, &common, &exit_code] {
-    exit_code = run_command(common, {engine::Caller::admin(), a->key,
-                                     make(card_arg(common, a->card))}, text);
+    exit_code = run_command(
+        common, {engine::Caller::admin(), a->key, make(card_arg(common, a->card))}, text);
   });
 }
 
 void add_replace(CLI::App& card, Common& common, int& exit_code) {
   auto a = std::make_shared<Args>();
-  auto* cmd = card.add_subcommand("replace", "revoke a (lost) card and move its balance to a "
-                                             "new one (with a new PIN where PINs are required)");
+  auto* cmd = card.add_subcommand("replace",
+                                  "revoke a (lost) card and move its balance to a "
+                                  "new one (with a new PIN where PINs are required)");
   cmd->add_option("--card", a->card, "card number or id")->required();
   cmd->add_option("--idempotency-key", a->key, "makes a retry safe");
   cmd->callback([a, &common, &exit_code] {
@@ -161,8 +165,8 @@ void add_show(CLI::App& card, Common& common, int& exit_code) {
       const engine::Card& k = **c;
       auto p = engine::find_programme((*reader)->store(), k.programme);
       if (!p.ok() || !p->has_value()) {
-        exit_code = report_status(common, p.ok() ? corruption("card names a missing programme")
-                                                 : p.status());
+        exit_code = report_status(
+            common, p.ok() ? corruption("card names a missing programme") : p.status());
         return;
       }
       print(common, api::card_json(k, **p),
@@ -183,12 +187,14 @@ void register_card(CLI::App& app, Common& common, int& exit_code) {
   add_issue(*card, common, exit_code);
   add_show(*card, common, exit_code);
   add_load(*card, common, exit_code);
-  add_card_action(*card, "block", "stop a card being used", common, exit_code,
+  add_card_action(
+      *card, "block", "stop a card being used", common, exit_code,
       [](CardId id) -> engine::Command { return engine::BlockCard{id}; }, status_text);
-  add_card_action(*card, "unblock", "let a blocked card be used again",
-      common, exit_code, [](CardId id) -> engine::Command { return engine::UnblockCard{id}; },
-      status_text);
-  add_card_action(*card, "unlock-pin", "clear a card's wrong-PIN count", common, exit_code,
+  add_card_action(
+      *card, "unblock", "let a blocked card be used again", common, exit_code,
+      [](CardId id) -> engine::Command { return engine::UnblockCard{id}; }, status_text);
+  add_card_action(
+      *card, "unlock-pin", "clear a card's wrong-PIN count", common, exit_code,
       [](CardId id) -> engine::Command { return engine::UnlockPin{id}; }, status_text);
   add_replace(*card, common, exit_code);
   register_card_print(*card, common, exit_code);

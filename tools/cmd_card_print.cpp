@@ -67,7 +67,9 @@ int verify(const Common& common, const VerifyArgs& a) {
   }
   const CardToken& t = *r.token;
   print(common,
-        {{"valid", true}, {"card_number", format_card_number(t.card)}, {"key_id", t.key_id},
+        {{"valid", true},
+         {"card_number", format_card_number(t.card)},
+         {"key_id", t.key_id},
          {"expires_at", engine::format_day(t.expiry_day)}},
         "valid: card " + format_card_number(t.card) + ", signed by key " +
             std::to_string(t.key_id) + ", valid until " + engine::format_day(t.expiry_day));
@@ -85,8 +87,9 @@ void register_card_print(CLI::App& card, Common& common, int& exit_code) {
   render_cmd->callback([r, &common, &exit_code] { exit_code = render(common, *r); });
 
   auto v = std::make_shared<VerifyArgs>();
-  auto* verify_cmd = card.add_subcommand("verify", "check a token offline with the public keys "
-                                                   "(no data directory needed)");
+  auto* verify_cmd = card.add_subcommand("verify",
+                                         "check a token offline with the public keys "
+                                         "(no data directory needed)");
   verify_cmd->add_option("token", v->token, "the token (BS1:... or its link form)")->required();
   verify_cmd->add_option("--public-keys", v->public_keys, "file printed by `buoni key show`")
       ->required();

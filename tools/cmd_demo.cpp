@@ -37,23 +37,33 @@ bool seed(Node& node, std::vector<std::string>& cards) {
   engine::Engine& e = node.engine();
   engine::Day today = engine::day_of(engine::SystemClock().now_ms());
   std::cout << "programme, shops and cards:\n";
-  bool ok = step(e, {Caller::admin(), "demo-programme",
-                     engine::CreateProgramme{"venezia-demo", "Buoni spesa Venezia (demo)",
-                                             500000, today, today + 90, false, 15000, 0}},
+  bool ok = step(e,
+                 {Caller::admin(), "demo-programme",
+                  engine::CreateProgramme{"venezia-demo", "Buoni spesa Venezia (demo)", 500000,
+                                          today, today + 90, false, 15000, 0}},
                  "programme venezia-demo, budget EUR 5000.00");
-  ok = ok && step(e, {Caller::admin(), "demo-shop-1",
-                      engine::AddMerchant{"alimentari-rialto", "Alimentari Rialto", "01234567897",
-                                          {"venezia-demo"}, api_key_hash("demo-not-a-key-1")}},
+  ok = ok && step(e,
+                  {Caller::admin(), "demo-shop-1",
+                   engine::AddMerchant{"alimentari-rialto",
+                                       "Alimentari Rialto",
+                                       "01234567897",
+                                       {"venezia-demo"},
+                                       api_key_hash("demo-not-a-key-1")}},
                   "shop alimentari-rialto");
-  ok = ok && step(e, {Caller::admin(), "demo-shop-2",
-                      engine::AddMerchant{"forno-cannaregio", "Forno Cannaregio", "07654321012",
-                                          {"venezia-demo"}, api_key_hash("demo-not-a-key-2")}},
+  ok = ok && step(e,
+                  {Caller::admin(), "demo-shop-2",
+                   engine::AddMerchant{"forno-cannaregio",
+                                       "Forno Cannaregio",
+                                       "07654321012",
+                                       {"venezia-demo"},
+                                       api_key_hash("demo-not-a-key-2")}},
                   "shop forno-cannaregio");
   for (int i = 1; ok && i <= 5; ++i) {
     Outcome o;
     std::string ref = "famiglia-" + std::to_string(i);
-    ok = step(e, {Caller::admin(), "demo-card-" + std::to_string(i),
-                  engine::IssueCard{"venezia-demo", ref, 15000}},
+    ok = step(e,
+              {Caller::admin(), "demo-card-" + std::to_string(i),
+               engine::IssueCard{"venezia-demo", ref, 15000}},
               "card for " + ref + ", EUR 150.00", &o);
     if (ok && o.ok()) cards.push_back(o.card);
   }
@@ -65,8 +75,8 @@ bool spend(Node& node, const std::vector<std::string>& cards) {
   CardId card = *parse_card_number(cards[0]).id;
   std::cout << "redemptions at alimentari-rialto with card " << format_card_number(card) << ":\n";
   Caller shop = Caller::merchant("alimentari-rialto");
-  bool ok = step(e, {shop, "demo-sale-1", engine::Redeem{card, 4250, "scontrino 1"}},
-                 "redeem EUR 42.50");
+  bool ok =
+      step(e, {shop, "demo-sale-1", engine::Redeem{card, 4250, "scontrino 1"}}, "redeem EUR 42.50");
   ok = ok && step(e, {shop, "demo-sale-1", engine::Redeem{card, 4250, "scontrino 1"}},
                   "same request again (a POS retry)");
   ok = ok && step(e, {shop, "demo-sale-1", engine::Redeem{card, 9999, "scontrino 1"}},
@@ -79,8 +89,9 @@ bool spend(Node& node, const std::vector<std::string>& cards) {
 }  // namespace
 
 void register_demo(CLI::App& app, Common& common, int& exit_code) {
-  auto* cmd = app.add_subcommand("demo", "init if needed, seed a demo programme, shops and "
-                                         "cards, redeem, audit");
+  auto* cmd = app.add_subcommand("demo",
+                                 "init if needed, seed a demo programme, shops and "
+                                 "cards, redeem, audit");
   cmd->callback([&common, &exit_code] {
     DataDir dir = common.dir();
     if (!data_dir_exists(dir)) {
@@ -90,8 +101,7 @@ void register_demo(CLI::App& app, Common& common, int& exit_code) {
         exit_code = report_status(common, admin_key.status());
         return;
       }
-      std::cout << "initialised " << dir.root << "; admin_key " << *admin_key
-                << " (shown once)\n";
+      std::cout << "initialised " << dir.root << "; admin_key " << *admin_key << " (shown once)\n";
     }
     std::vector<std::string> cards;
     {

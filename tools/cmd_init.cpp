@@ -6,8 +6,9 @@
 namespace buoni::tools {
 
 void register_init(CLI::App& app, Common& common, int& exit_code) {
-  auto* cmd = app.add_subcommand("init", "create the store, signing key and admin key "
-                                         "(the admin key is printed once)");
+  auto* cmd = app.add_subcommand("init",
+                                 "create the store, signing key and admin key "
+                                 "(the admin key is printed once)");
   cmd->callback([&common, &exit_code] {
     SystemRandom random;
     auto admin_key = init_data_dir(common.dir(), random);

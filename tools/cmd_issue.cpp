@@ -77,9 +77,11 @@ std::vector<std::string> check_lines(const CsvFile& f, const engine::Store& stor
       continue;
     }
     auto [it, fresh] = seen.emplace(l.ref, row.line);
-    if (!fresh) problems.push_back(at + "beneficiary_ref repeats line " + std::to_string(it->second));
+    if (!fresh)
+      problems.push_back(at + "beneficiary_ref repeats line " + std::to_string(it->second));
     try {
-      l.amount_cents = parse_cents("amount_cents", row.fields[amount_col], limits::amount_cents_max, true);
+      l.amount_cents =
+          parse_cents("amount_cents", row.fields[amount_col], limits::amount_cents_max, true);
     } catch (const UsageError& e) {
       problems.push_back(at + e.message);
       continue;
@@ -133,8 +135,8 @@ struct Progress {
 
 // Issues every line without a card, keeping up to bulk_in_flight_max in
 // flight so the writer fills its batches. Declines are returned as lines.
-std::vector<std::string> issue_new(Node& node, const engine::Programme& p,
-                                   std::vector<Line>& lines, PinsFile* pins) {
+std::vector<std::string> issue_new(Node& node, const engine::Programme& p, std::vector<Line>& lines,
+                                   PinsFile* pins) {
   std::vector<std::size_t> todo;
   for (std::size_t i = 0; i < lines.size(); ++i) {
     if (!lines[i].existing) todo.push_back(i);
@@ -218,21 +220,25 @@ int summarise(const Common& common, Node& node, const std::vector<Line>& lines,
     }
   }
   auto p = engine::find_programme(node.store(), a.programme);
-  if (!p.ok() || !p->has_value()) return report_status(common, p.ok() ? corruption("programme vanished") : p.status());
+  if (!p.ok() || !p->has_value())
+    return report_status(common, p.ok() ? corruption("programme vanished") : p.status());
   engine::Cents remaining = (*p)->budget_cents - (*p)->issued_cents;
   for (const auto& d : declines) std::cerr << "buoni: " << d << "\n";
-  std::string text = "issued " + std::to_string(issued) + " cards (" + std::to_string(issued_cents) +
-                     " cents), " + std::to_string(existing) + " already existed, " +
-                     std::to_string(declines.size()) + " declined; remaining budget " +
-                     std::to_string(remaining) + " cents";
+  std::string text = "issued " + std::to_string(issued) + " cards (" +
+                     std::to_string(issued_cents) + " cents), " + std::to_string(existing) +
+                     " already existed, " + std::to_string(declines.size()) +
+                     " declined; remaining budget " + std::to_string(remaining) + " cents";
   if (!a.out.empty()) text += "\ncards written to " + a.out;
   if (!a.pins_out.empty() && (*p)->require_pin) {
     text += issued > 0 ? "\nPINs of the new cards written to " + a.pins_out
                        : "\nno new PINs (" + a.pins_out + " has only its header)";
   }
   print(common,
-        {{"issued", issued}, {"existing", existing}, {"declined", declines.size()},
-         {"issued_cents", issued_cents}, {"remaining_budget_cents", remaining},
+        {{"issued", issued},
+         {"existing", existing},
+         {"declined", declines.size()},
+         {"issued_cents", issued_cents},
+         {"remaining_budget_cents", remaining},
          {"existing_refs", std::move(existing_refs)}},
         text);
   return declines.empty() ? exit_ok : exit_declined;
@@ -286,8 +292,9 @@ namespace buoni::tools {
 
 void register_issue(CLI::App& app, Common& common, int& exit_code) {
   auto a = std::make_shared<IssueArgs>();
-  auto* cmd = app.add_subcommand("issue", "issue cards in bulk from a CSV "
-                                          "(beneficiary_ref,amount_cents); safe to re-run");
+  auto* cmd = app.add_subcommand("issue",
+                                 "issue cards in bulk from a CSV "
+                                 "(beneficiary_ref,amount_cents); safe to re-run");
   cmd->add_option("--programme", a->programme, "programme id")->required();
   cmd->add_option("--csv", a->csv, "the CSV file")->required();
   cmd->add_option("--out", a->out, "write an A4 PDF of the cards (8 a page) for printing");

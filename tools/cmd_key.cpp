@@ -18,8 +18,9 @@ boost::json::object keys_json(const std::vector<VerifyKey>& keys) {
 void register_key(CLI::App& app, Common& common, int& exit_code) {
   auto* key = app.add_subcommand("key", "the engine's signing keys");
   key->require_subcommand(1);
-  auto* show = key->add_subcommand("show", "print the public key set (the file --public-keys "
-                                           "reads)");
+  auto* show = key->add_subcommand("show",
+                                   "print the public key set (the file --public-keys "
+                                   "reads)");
   show->callback([&common, &exit_code] {
     auto keys = load_public_keys(common.dir());
     if (!keys.ok()) {
@@ -30,8 +31,9 @@ void register_key(CLI::App& app, Common& common, int& exit_code) {
     print(common, keys_json(public_keys), format_public_keys(public_keys));
     exit_code = exit_ok;
   });
-  auto* rotate = key->add_subcommand("rotate", "make a new signing key; older tokens keep "
-                                               "verifying (restart a running server)");
+  auto* rotate = key->add_subcommand("rotate",
+                                     "make a new signing key; older tokens keep "
+                                     "verifying (restart a running server)");
   rotate->callback([&common, &exit_code] {
     auto fresh = rotate_signing_key(common.dir());
     if (!fresh.ok()) {

@@ -44,8 +44,9 @@ void add_add(CLI::App& merchant, Common& common, int& exit_code) {
     if (result.ok() && result->outcome.ok() && !result->replayed) {
       boost::json::object body = api::outcome_json(c, result->outcome);
       body["api_key"] = api_key;
-      print(common, body, "added shop " + c.id + "\napi_key " + api_key +
-                              "\n(shown once: store it now; only its hash is kept)");
+      print(common, body,
+            "added shop " + c.id + "\napi_key " + api_key +
+                "\n(shown once: store it now; only its hash is kept)");
       exit_code = exit_ok;
       return;
     }

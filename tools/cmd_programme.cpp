@@ -16,9 +16,8 @@ std::string programme_text(const engine::Programme& p) {
        engine::format_day(p.valid_until_day) + "\n";
   s += "  budget_cents " + std::to_string(p.budget_cents) + ", issued " +
        std::to_string(p.issued_cents) + ", redeemed " + std::to_string(p.redeemed_cents) +
-       ", refunded " + std::to_string(p.refunded_cents) + ", held " +
-       std::to_string(p.held_cents) + ", expired " + std::to_string(p.expired_cents) +
-       ", cards " + std::to_string(p.card_count);
+       ", refunded " + std::to_string(p.refunded_cents) + ", held " + std::to_string(p.held_cents) +
+       ", expired " + std::to_string(p.expired_cents) + ", cards " + std::to_string(p.card_count);
   return s;
 }
 
@@ -57,12 +56,13 @@ void add_create(CLI::App& programme, Common& common, int& exit_code) {
     c.budget_cents = parse_cents("--budget-cents", args->budget, limits::budget_cents_max);
     c.valid_from_day = parse_date("--valid-from", args->from);
     c.valid_until_day = parse_date("--valid-until", args->until);
-    if (c.valid_until_day < c.valid_from_day) throw UsageError{"--valid-until is before --valid-from"};
+    if (c.valid_until_day < c.valid_from_day)
+      throw UsageError{"--valid-until is before --valid-from"};
     c.require_pin = args->require_pin;
-    c.max_redemption_cents = parse_cents("--max-redemption-cents", args->max_redemption,
-                                         limits::amount_cents_max, true);
-    c.daily_limit_cents = parse_cents("--daily-limit-cents", args->daily_limit,
-                                      limits::amount_cents_max, true);
+    c.max_redemption_cents =
+        parse_cents("--max-redemption-cents", args->max_redemption, limits::amount_cents_max, true);
+    c.daily_limit_cents =
+        parse_cents("--daily-limit-cents", args->daily_limit, limits::amount_cents_max, true);
     exit_code = run_command(common, {engine::Caller::admin(), args->key, c}, created_text);
   });
 }
@@ -95,8 +95,9 @@ void add_close(CLI::App& programme, Common& common, int& exit_code) {
   cmd->add_option("--id", args->first, "programme id")->required();
   cmd->add_option("--idempotency-key", args->second, "makes a retry safe");
   cmd->callback([args, &common, &exit_code] {
-    exit_code = run_command(common, {engine::Caller::admin(), args->second,
-                                     engine::CloseProgramme{args->first}}, closed_text);
+    exit_code = run_command(
+        common, {engine::Caller::admin(), args->second, engine::CloseProgramme{args->first}},
+        closed_text);
   });
 }
 

@@ -26,8 +26,10 @@ void register_redeem(CLI::App& app, Common& common, int& exit_code) {
   cmd->add_option("--merchant", a->merchant, "shop id")->required();
   cmd->add_option("--card", a->card, "card number or id")->required();
   cmd->add_option("--amount-cents", a->amount, "amount in cents")->required();
-  cmd->add_option("--idempotency-key", a->key, "1-64 of [A-Za-z0-9_-]; a retry with the same "
-                                               "key is answered once")->required();
+  cmd->add_option("--idempotency-key", a->key,
+                  "1-64 of [A-Za-z0-9_-]; a retry with the same "
+                  "key is answered once")
+      ->required();
   cmd->add_option("--reference", a->reference, "the shop's own reference (receipt number)");
   cmd->add_option("--pin", a->pin, "the card's 5-digit PIN, where the programme requires one");
   cmd->callback([a, &common, &exit_code] {

@@ -34,7 +34,9 @@ std::string make_api_key(std::string_view prefix, Random& random) {
   return std::string(prefix) + to_hex(bytes);
 }
 
-Hash32 api_key_hash(std::string_view key) { return blake2b_256(key); }
+Hash32 api_key_hash(std::string_view key) {
+  return blake2b_256(key);
+}
 
 namespace {
 // Reads DIR/keys/pin-pepper, making it first if this directory predates it.
@@ -103,7 +105,6 @@ std::optional<std::string> key_passphrase() {
   return std::string(p);
 }
 
-
 StatusOr<std::vector<VerifyKey>> load_public_keys(const DataDir& dir) {
   std::error_code ec;
   if (!fs::exists(dir.public_keys(), ec)) {
@@ -133,7 +134,8 @@ StatusOr<std::vector<SigningKey>> load_signing_keys(const DataDir& dir) {
   for (const auto& item : fs::directory_iterator(dir.keys(), ec)) {
     std::string name = item.path().filename().string();
     if (!name.starts_with(key_file_prefix) || !name.ends_with(key_file_suffix)) continue;
-    BUONI_ASSIGN_OR_RETURN(SigningKey key, load_signing_key(item.path().string(), key_passphrase()));
+    BUONI_ASSIGN_OR_RETURN(SigningKey key,
+                           load_signing_key(item.path().string(), key_passphrase()));
     keys.push_back(key);
   }
   if (ec) return io_error("cannot read " + dir.keys() + ": " + ec.message());
@@ -150,7 +152,8 @@ std::vector<VerifyKey> verify_keys(const std::vector<SigningKey>& keys) {
 }
 
 StatusOr<std::unique_ptr<Node>> Node::open(const DataDir& dir) {
-  if (!data_dir_exists(dir)) return not_found(dir.root + " is not a buoni data directory (run `buoni init`)");
+  if (!data_dir_exists(dir))
+    return not_found(dir.root + " is not a buoni data directory (run `buoni init`)");
   std::unique_ptr<Node> node(new Node());
   BUONI_ASSIGN_OR_RETURN(node->keys_, load_signing_keys(dir));
   BUONI_RETURN_IF_ERROR(load_pepper(dir, node->pepper_));
@@ -167,7 +170,8 @@ Node::~Node() {
 }
 
 StatusOr<std::unique_ptr<Reader>> Reader::open(const DataDir& dir) {
-  if (!data_dir_exists(dir)) return not_found(dir.root + " is not a buoni data directory (run `buoni init`)");
+  if (!data_dir_exists(dir))
+    return not_found(dir.root + " is not a buoni data directory (run `buoni init`)");
   std::unique_ptr<Reader> reader(new Reader());
   BUONI_ASSIGN_OR_RETURN(reader->keys_, load_public_keys(dir));
   std::string pattern = (fs::temp_directory_path() / "buoni-reader-XXXXXX").string();
