@@ -1,6 +1,7 @@
 #include "api/render.h"
 
 #include "engine/calendar.h"
+#include "engine/overloaded.h"
 
 namespace buoni::api {
 
@@ -94,13 +95,6 @@ json::object error_json(Code code, const Outcome& o) {
 namespace buoni::api {
 
 namespace {
-
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
 
 json::object redemption_json(const Outcome& o) {
   json::object r{{"id", o.id},

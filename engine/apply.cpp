@@ -69,6 +69,17 @@ class Machine {
                       Cents amount_cents, const CardId* card, std::string_view ref);
   std::string new_id(std::string_view prefix);
   StatusOr<CardId> new_card_id();
+  // The answer about `card` after an operation: its balances, this batch's time.
+  Outcome card_outcome(std::string id, const Card& card, Cents amount_cents) const {
+    Outcome o;
+    o.id = std::move(id);
+    o.card = format_card_id(card.id);
+    o.amount_cents = amount_cents;
+    o.balance_cents = card.available_cents;
+    o.held_cents = card.held_cents;
+    o.time_ms = now_ms_;
+    return o;
+  }
   bool is_admin() const { return caller_.role == Caller::Role::admin; }
   bool is_merchant() const { return caller_.role == Caller::Role::merchant; }
 
@@ -274,12 +285,7 @@ StatusOr<Outcome> Machine::run(const LoadCard& c) {
   p.issued_cents += c.amount_cents;
   save(*card);
   save(p);
-  Outcome o;
-  o.id = o.card = format_card_id(card->id);
-  o.amount_cents = c.amount_cents;
-  o.balance_cents = card->available_cents;
-  o.held_cents = card->held_cents;
-  o.time_ms = now_ms_;
+  Outcome o = card_outcome(format_card_id(card->id), *card, c.amount_cents);
   o.ledger_seq = entry(EntryKind::load, p.id, {AccountKind::pool, p.id}, card_account(card->id),
                        c.amount_cents, &card->id, "");
   return o;
@@ -293,11 +299,7 @@ StatusOr<Outcome> Machine::set_blocked(const CardId& id, bool blocked) {
   if (card->status == CardStatus::expired) return decline(Code::card_expired);
   card->status = blocked ? CardStatus::blocked : CardStatus::active;
   save(*card);
-  Outcome o;
-  o.id = o.card = format_card_id(id);
-  o.balance_cents = card->available_cents;
-  o.held_cents = card->held_cents;
-  o.time_ms = now_ms_;
+  Outcome o = card_outcome(format_card_id(id), *card, 0);
   o.status = card_status_name(card->status);
   return o;
 }
@@ -426,13 +428,7 @@ StatusOr<Outcome> Machine::run(const Redeem& c) {
   save(card);
   save(spend.programme);
   save(r);
-  Outcome o;
-  o.id = r.id;
-  o.card = format_card_id(card.id);
-  o.amount_cents = c.amount_cents;
-  o.balance_cents = card.available_cents;
-  o.held_cents = card.held_cents;
-  o.time_ms = now_ms_;
+  Outcome o = card_outcome(r.id, card, c.amount_cents);
   o.ledger_seq = r.ledger_seq;
   return o;
 }
@@ -463,13 +459,7 @@ StatusOr<Outcome> Machine::run(const Authorize& c) {
   save(card);
   save(h);
   b_.put(Space::state, keys::hold_expiry(h.expires_at_ms, h.id), "");
-  Outcome o;
-  o.id = h.id;
-  o.card = format_card_id(card.id);
-  o.amount_cents = c.amount_cents;
-  o.balance_cents = card.available_cents;
-  o.held_cents = card.held_cents;
-  o.time_ms = now_ms_;
+  Outcome o = card_outcome(h.id, card, c.amount_cents);
   o.expires_at_ms = h.expires_at_ms;
   o.status = hold_status_name(h.status);
   o.ledger_seq = entry(EntryKind::hold, card.programme, card_account(card.id),
@@ -578,13 +568,7 @@ StatusOr<Outcome> Machine::run(const Capture& c) {
   save(p);
   save(r);
   BUONI_ASSIGN_OR_RETURN(Card card, current_card(b_, h.card));
-  Outcome o;
-  o.id = r.id;
-  o.card = format_card_id(card.id);
-  o.amount_cents = c.amount_cents;
-  o.balance_cents = card.available_cents;
-  o.held_cents = card.held_cents;
-  o.time_ms = now_ms_;
+  Outcome o = card_outcome(r.id, card, c.amount_cents);
   o.ledger_seq = r.ledger_seq;
   o.status = hold_status_name(h.status);
   return o;
@@ -600,13 +584,7 @@ StatusOr<Outcome> Machine::run(const Void& c) {
       bool released, release_hold(b_, h, h.amount_cents, HoldStatus::voided, now_ms_, h.merchant));
   (void)released;
   BUONI_ASSIGN_OR_RETURN(Card card, current_card(b_, h.card));
-  Outcome o;
-  o.id = h.id;
-  o.card = format_card_id(card.id);
-  o.amount_cents = h.amount_cents;
-  o.balance_cents = card.available_cents;
-  o.held_cents = card.held_cents;
-  o.time_ms = now_ms_;
+  Outcome o = card_outcome(h.id, card, h.amount_cents);
   o.status = hold_status_name(h.status);
   o.ledger_seq = b_.head().seq > seq_before ? b_.head().seq : 0;
   return o;
@@ -619,11 +597,7 @@ StatusOr<Outcome> Machine::run(const UnlockPin& c) {
   if (card->status == CardStatus::revoked) return decline(Code::card_revoked);
   card->pin_failures = 0;
   save(*card);
-  Outcome o;
-  o.id = o.card = format_card_id(card->id);
-  o.balance_cents = card->available_cents;
-  o.held_cents = card->held_cents;
-  o.time_ms = now_ms_;
+  Outcome o = card_outcome(format_card_id(card->id), *card, 0);
   o.status = card_status_name(card->status);
   return o;
 }
@@ -655,13 +629,7 @@ StatusOr<Outcome> Machine::run(const RefundRedemption& c) {
   save(*r);
   save(p);
   b_.save(Space::state, keys::refund(f.id), f);
-  Outcome o;
-  o.id = f.id;
-  o.card = format_card_id(card.id);
-  o.amount_cents = c.amount_cents;
-  o.balance_cents = card.available_cents;
-  o.held_cents = card.held_cents;
-  o.time_ms = now_ms_;
+  Outcome o = card_outcome(f.id, card, c.amount_cents);
   o.ledger_seq = f.ledger_seq;
   return o;
 }

@@ -2,17 +2,11 @@
 
 #include "crypto/hash.h"
 #include "engine/codec.h"
+#include "engine/overloaded.h"
 
 namespace buoni::engine {
 
 namespace {
-
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
 
 void write_fields(Writer& w, const CreateProgramme& c) {
   w.str(c.id);
