@@ -58,12 +58,14 @@ std::uint64_t Random::next_u64() {
 }
 
 void SystemRandom::fill(std::span<std::uint8_t> out) {
+  if (out.empty()) return;  // libsodium wants a non-null buffer
   detail::ensure_sodium();
   randombytes_buf(out.data(), out.size());
 }
 
 void SeededRandom::fill(std::span<std::uint8_t> out) {
   static_assert(randombytes_SEEDBYTES == 32);
+  if (out.empty()) return;  // libsodium wants a non-null buffer; the stream does not move
   detail::ensure_sodium();
   std::array<unsigned char, randombytes_SEEDBYTES> stream_seed{};
   store_u64_le(seed_, stream_seed.data());
