@@ -3,14 +3,18 @@
 // A small reference model, written here from the rules (plain maps, no engine
 // code), predicts the exact Code, balances and ledger position of every
 // operation drawn at random: issue, load, redeem, authorize, capture, void,
-// refund, block, unblock, replace, close, replays and conflicting reuses of
-// idempotency keys, wrong callers, malformed input, clock jumps (minutes,
-// hours, to a hold's expiry, to midnight, past a programme's end), and bursts
-// of independent requests submitted from several threads. After every command
-// the answer and the model's invariants are checked; every 50 commands every
-// card, programme, hold, redemption and merchant is compared with the engine's
-// stored state and the audit must be clean. A second case closes and reopens
-// the store and the engine many times and checks that nothing changed.
+// refund, block, unblock, replace, unlock-PIN, close (right, wrong and missing
+// PINs), replays and conflicting reuses of idempotency keys, wrong callers,
+// malformed input, and clock jumps (minutes, hours, to a hold's expiry, to
+// midnight, past a programme's end). Besides one request per batch it drives
+// bursts of independent requests from four threads (order unknown), pipelines
+// of dependent requests queued from one thread (order known, many per batch),
+// and once a storm of holds that lapse together, more than one batch sweeps.
+// After every command the answer and the model's invariants are checked;
+// every 50 commands every card, programme, hold, redemption and merchant is
+// compared with the engine's stored state and the audit must be clean. A
+// second case closes and reopens the store and the engine many times (some
+// with requests still queued) and checks that no stored byte changed.
 //
 //   BUONI_SEED=<n>  replays a run (the seed is printed at the start and in
 //                   every failure message)
@@ -69,7 +73,10 @@ constexpr Day kStartDay = 20'513;                               // 2026-03-01
 constexpr TimeMs kStartMs = kStartDay * kDayMs + 10 * kHourMs;  // 2026-03-01T10:00:00Z
 constexpr std::uint64_t kCheckEvery = 50;                       // commands between full checks
 
-Day day_at(TimeMs t_ms) { return static_cast<Day>(t_ms / kDayMs); }  // t_ms > 0 here
+// The UTC day of a time after 1970 (the test's clock never goes before).
+Day day_at(TimeMs t_ms) {
+  return static_cast<Day>(t_ms / kDayMs);
+}
 
 // ---------------------------------------------------------------------------
 // Settings and scaffolding
@@ -134,9 +141,12 @@ bool valid_reference(std::string_view s) {
 }
 bool valid_key(std::string_view s) {
   return !s.empty() && s.size() <= limits::idempotency_key_length_max &&
-         std::all_of(s.begin(), s.end(), [](char c) { return is_alnum(c) || c == '_' || c == '-'; });
+         std::all_of(s.begin(), s.end(),
+                     [](char c) { return is_alnum(c) || c == '_' || c == '-'; });
 }
-bool valid_amount(Cents amount) { return amount > 0 && amount <= limits::amount_cents_max; }
+bool valid_amount(Cents amount) {
+  return amount > 0 && amount <= limits::amount_cents_max;
+}
 
 // Italian VAT number (partita IVA): 10 digits and a Luhn-like check digit.
 char vat_check_digit(std::string_view ten) {
@@ -154,7 +164,8 @@ char vat_check_digit(std::string_view ten) {
 bool valid_vat(std::string_view vat) {
   if (vat.starts_with("IT")) vat.remove_prefix(2);
   if (vat.size() != 11) return false;
-  if (!std::all_of(vat.begin(), vat.end(), [](char c) { return c >= '0' && c <= '9'; })) return false;
+  if (!std::all_of(vat.begin(), vat.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return false;
   return vat_check_digit(vat.substr(0, 10)) == vat[10];
 }
 std::string make_vat(std::uint64_t n) {
@@ -167,7 +178,9 @@ std::string make_vat(std::uint64_t n) {
 // Text of requests and outcomes (also the model's idempotency fingerprint:
 // two commands are the same request exactly when their texts are equal).
 
-std::string card_text(const CardId& id) { return buoni::format_card_id(id); }
+std::string card_text(const CardId& id) {
+  return buoni::format_card_id(id);
+}
 
 std::string pin_text(const std::optional<buoni::Hash32>& pin) {
   return pin ? "pin:" + buoni::to_hex(*pin).substr(0, 8) : "nopin";
@@ -185,7 +198,6 @@ struct Describe {
     std::string s = "add_merchant|" + c.id + "|" + c.name + "|" + c.vat_number + "|";
     for (const auto& p : c.programmes) s += p + ",";
     return s;  // not the key hash: a retry makes a new key, so it is no part of the request
-
   }
   // Not the PIN of an issue or a replacement: a retry makes a new one.
   std::string operator()(const eng::IssueCard& c) const {
@@ -197,7 +209,9 @@ struct Describe {
   std::string operator()(const eng::BlockCard& c) const { return "block|" + card_text(c.card); }
   std::string operator()(const eng::UnblockCard& c) const { return "unblock|" + card_text(c.card); }
   std::string operator()(const eng::ReplaceCard& c) const { return "replace|" + card_text(c.card); }
-  std::string operator()(const eng::UnlockPin& c) const { return "unlock_pin|" + card_text(c.card); }
+  std::string operator()(const eng::UnlockPin& c) const {
+    return "unlock_pin|" + card_text(c.card);
+  }
   std::string operator()(const eng::Redeem& c) const {
     return "redeem|" + card_text(c.card) + "|" + std::to_string(c.amount_cents) + "|" +
            c.reference + "|" + pin_text(c.pin_hash);
@@ -215,7 +229,9 @@ struct Describe {
   }
 };
 
-std::string describe(const eng::Command& command) { return std::visit(Describe{}, command); }
+std::string describe(const eng::Command& command) {
+  return std::visit(Describe{}, command);
+}
 
 std::string caller_text(const eng::Caller& caller) {
   return caller.role == eng::Caller::Role::admin ? "admin" : "m:" + caller.merchant_id;
@@ -228,29 +244,56 @@ std::string describe(const eng::Request& r) {
 
 std::string outcome_text(const eng::Outcome& o) {
   std::ostringstream s;
-  s << eng::code_name(o.code) << " id=" << o.id << " card=" << o.card << " amount=" << o.amount_cents
-    << " balance=" << o.balance_cents << " held=" << o.held_cents << " time=" << o.time_ms
-    << " expires_at=" << o.expires_at_ms << " seq=" << o.ledger_seq << " status=" << o.status
-    << " new_card=" << o.new_card;
+  s << eng::code_name(o.code) << " id=" << o.id << " card=" << o.card
+    << " amount=" << o.amount_cents << " balance=" << o.balance_cents << " held=" << o.held_cents
+    << " time=" << o.time_ms << " expires_at=" << o.expires_at_ms << " seq=" << o.ledger_seq
+    << " status=" << o.status << " new_card=" << o.new_card;
   return s.str();
 }
 
 // A different command for the same caller: reusing a key with it is a conflict.
 struct Change {
-  eng::Command operator()(eng::CreateProgramme c) const { c.budget_cents += 1; return c; }
-  eng::Command operator()(eng::CloseProgramme c) const { c.id += "x"; return c; }
-  eng::Command operator()(eng::AddMerchant c) const { c.name += "x"; return c; }
-  eng::Command operator()(eng::IssueCard c) const { c.amount_cents += 1; return c; }
-  eng::Command operator()(eng::LoadCard c) const { c.amount_cents += 1; return c; }
+  eng::Command operator()(eng::CreateProgramme c) const {
+    c.budget_cents += 1;
+    return c;
+  }
+  eng::Command operator()(eng::CloseProgramme c) const {
+    c.id += "x";
+    return c;
+  }
+  eng::Command operator()(eng::AddMerchant c) const {
+    c.name += "x";
+    return c;
+  }
+  eng::Command operator()(eng::IssueCard c) const {
+    c.amount_cents += 1;
+    return c;
+  }
+  eng::Command operator()(eng::LoadCard c) const {
+    c.amount_cents += 1;
+    return c;
+  }
   eng::Command operator()(const eng::BlockCard& c) const { return eng::UnblockCard{c.card}; }
   eng::Command operator()(const eng::UnblockCard& c) const { return eng::BlockCard{c.card}; }
   eng::Command operator()(const eng::ReplaceCard& c) const { return eng::BlockCard{c.card}; }
   eng::Command operator()(const eng::UnlockPin& c) const { return eng::BlockCard{c.card}; }
-  eng::Command operator()(eng::Redeem c) const { c.amount_cents += 1; return c; }
-  eng::Command operator()(eng::Authorize c) const { c.amount_cents += 1; return c; }
-  eng::Command operator()(eng::Capture c) const { c.amount_cents += 1; return c; }
+  eng::Command operator()(eng::Redeem c) const {
+    c.amount_cents += 1;
+    return c;
+  }
+  eng::Command operator()(eng::Authorize c) const {
+    c.amount_cents += 1;
+    return c;
+  }
+  eng::Command operator()(eng::Capture c) const {
+    c.amount_cents += 1;
+    return c;
+  }
   eng::Command operator()(const eng::Void& c) const { return eng::Capture{c.hold_id, 1}; }
-  eng::Command operator()(eng::RefundRedemption c) const { c.amount_cents += 1; return c; }
+  eng::Command operator()(eng::RefundRedemption c) const {
+    c.amount_cents += 1;
+    return c;
+  }
 };
 
 using Pin = std::optional<buoni::Hash32>;  // a PIN's keyed hash, as the edge sends it
@@ -327,7 +370,8 @@ std::string mismatch(const Expect& e, const eng::Result& result) {
   std::ostringstream out;
   const eng::Outcome& o = result.outcome;
   if (o.code != e.code) {
-    out << " code: expected " << eng::code_name(e.code) << ", got " << eng::code_name(o.code) << ';';
+    out << " code: expected " << eng::code_name(e.code) << ", got " << eng::code_name(o.code)
+        << ';';
   }
   if (result.replayed != e.replay.has_value()) {
     out << " replayed: expected " << e.replay.has_value() << ", got " << result.replayed << ';';
@@ -362,19 +406,27 @@ enum class HoldState : std::uint8_t { pending, captured, voided, expired };
 
 std::string state_name(CardState s) {
   switch (s) {
-    case CardState::active: return "active";
-    case CardState::blocked: return "blocked";
-    case CardState::revoked: return "revoked";
-    case CardState::expired: return "expired";
+    case CardState::active:
+      return "active";
+    case CardState::blocked:
+      return "blocked";
+    case CardState::revoked:
+      return "revoked";
+    case CardState::expired:
+      return "expired";
   }
   return "?";
 }
 std::string state_name(HoldState s) {
   switch (s) {
-    case HoldState::pending: return "pending";
-    case HoldState::captured: return "captured";
-    case HoldState::voided: return "voided";
-    case HoldState::expired: return "expired";
+    case HoldState::pending:
+      return "pending";
+    case HoldState::captured:
+      return "captured";
+    case HoldState::voided:
+      return "voided";
+    case HoldState::expired:
+      return "expired";
   }
   return "?";
 }
@@ -442,7 +494,8 @@ class Model {
   std::vector<std::string> card_order;
   std::map<std::string, MHold> holds;
   std::vector<std::string> hold_order;
-  std::set<std::pair<TimeMs, std::string>> pending;  // pending holds, in the order the writer sweeps
+  std::set<std::pair<TimeMs, std::string>>
+      pending;  // pending holds, in the order the writer sweeps
   std::map<std::string, MRedemption> redemptions;
   std::vector<std::string> redemption_order;
   std::set<std::string> refunds;
@@ -560,10 +613,14 @@ Code Model::usable(const MCard& card, Day today) const {
   const MProgramme& p = programmes.at(card.programme);
   if (p.closed) return Code::programme_closed;
   switch (card.state) {
-    case CardState::blocked: return Code::card_blocked;
-    case CardState::revoked: return Code::card_revoked;
-    case CardState::expired: return Code::card_expired;
-    case CardState::active: break;
+    case CardState::blocked:
+      return Code::card_blocked;
+    case CardState::revoked:
+      return Code::card_revoked;
+    case CardState::expired:
+      return Code::card_expired;
+    case CardState::active:
+      break;
   }
   if (today < p.from) return Code::card_not_yet_valid;
   if (today > p.until) return Code::card_expired;
@@ -898,8 +955,8 @@ Expect Model::run(const Ctx& x, const eng::Authorize& c) {
   spend(card, c.amount_cents, x.today);
   card.held += c.amount_cents;
   programmes.at(card.programme).held += c.amount_cents;
-  MHold h{x.got.id, key, x.caller.merchant_id, card.programme, c.amount_cents, 0,
-          HoldState::pending, x.now + expires_in_s * 1000};
+  MHold h{x.got.id,       key, x.caller.merchant_id, card.programme,
+          c.amount_cents, 0,   HoldState::pending,   x.now + expires_in_s * 1000};
   Expect e = ok_at(x);
   e.id_prefix = "au_";
   if (holds.count(h.id)) e.problem += " the engine reused hold id " + h.id + ";";
@@ -992,7 +1049,8 @@ Expect Model::run(const Ctx& x, const eng::RefundRedemption& c) {
   payable[{r.merchant, r.programme}] -= c.amount_cents;
   Expect e = ok_at(x);
   e.id_prefix = "rf_";
-  if (!refunds.insert(x.got.id).second) e.problem += " the engine reused refund id " + x.got.id + ";";
+  if (!refunds.insert(x.got.id).second)
+    e.problem += " the engine reused refund id " + x.got.id + ";";
   e.card = card.key;
   e.amount = c.amount_cents;
   e.balance = card.available;
@@ -1044,7 +1102,8 @@ std::string Model::broken_invariant() const {
   }
   for (const auto& [key, c] : cards) {
     if (c.available < 0 || c.held < 0) return "card " + key + " has a negative balance";
-    if (c.held != pending_by_card[key]) return "card " + key + " held differs from its pending holds";
+    if (c.held != pending_by_card[key])
+      return "card " + key + " held differs from its pending holds";
     on_cards[c.programme] += c.available + c.held;
     held_by_programme[c.programme] += c.held;
   }
@@ -1062,8 +1121,9 @@ std::string Model::broken_invariant() const {
     }
     Cents total = on_cards[id] + payable_by_programme[id] + p.expired + (p.budget - p.issued);
     if (total != p.budget) {
-      return "programme " + id + ": cards + payable + expired + unissued = " +
-             std::to_string(total) + ", budget " + std::to_string(p.budget);
+      return "programme " + id +
+             ": cards + payable + expired + unissued = " + std::to_string(total) + ", budget " +
+             std::to_string(p.budget);
     }
   }
   return "";
@@ -1139,7 +1199,8 @@ std::string snapshot_difference(const Snapshot& a, const Snapshot& b) {
                         " after";
     for (const auto& [key, value] : x) {
       auto it = y.find(key);
-      if (it == y.end() || it->second != value) return where + "; first difference at key " + buoni::to_hex(buoni::as_bytes(key));
+      if (it == y.end() || it->second != value)
+        return where + "; first difference at key " + buoni::to_hex(buoni::as_bytes(key));
     }
     return where;
   }
@@ -1193,7 +1254,8 @@ class Driver {
  private:
   // Randomness
   std::int64_t below(std::int64_t n) {
-    return static_cast<std::int64_t>(rng_() % static_cast<std::uint64_t>(std::max<std::int64_t>(n, 1)));
+    return static_cast<std::int64_t>(rng_() %
+                                     static_cast<std::uint64_t>(std::max<std::int64_t>(n, 1)));
   }
   bool chance(int percent) { return below(100) < percent; }
   template <typename T>
@@ -1259,7 +1321,9 @@ class Driver {
   std::string programme_of(const std::string& card) const;
   std::vector<std::string> merchants_for(const std::string& programme) const;
   std::string pick_merchant_for(const std::string& programme);
-  std::string any_merchant() { return model_.merchant_order.empty() ? "ghost" : pick(model_.merchant_order); }
+  std::string any_merchant() {
+    return model_.merchant_order.empty() ? "ghost" : pick(model_.merchant_order);
+  }
   HoldPick pick_hold();
   Cents spend_amount(const std::string& card);
   Cents capture_amount(const std::string& hold);
@@ -1331,8 +1395,8 @@ void Driver::exec(const eng::Request& request) {
   model_.sweep(now());
   seq_after_sweep_ = model_.seq;
   auto result = h_.engine().execute(request);
-  REQUIRE_MESSAGE(result.ok(), where() << ": " << describe(request) << ": "
-                                       << result.status().to_string());
+  REQUIRE_MESSAGE(result.ok(),
+                  where() << ": " << describe(request) << ": " << result.status().to_string());
   verify(request, *result);
   after_commands();
 }
@@ -1407,8 +1471,11 @@ void Driver::new_generation() {
   }
   const std::vector<std::vector<int>> shops = {{0, 1, 3}, {0}, {2, 1}, {0, 1, 2, 3}};
   for (std::size_t i = 0; i < shops.size(); ++i) {
-    eng::AddMerchant m{prefix + "m" + std::to_string(i + 1), "Bottega " + std::to_string(i + 1),
-                       (i % 2 ? "IT" : "") + make_vat(tally_.generations * 10 + i), {}, {}};
+    eng::AddMerchant m{prefix + "m" + std::to_string(i + 1),
+                       "Bottega " + std::to_string(i + 1),
+                       (i % 2 ? "IT" : "") + make_vat(tally_.generations * 10 + i),
+                       {},
+                       {}};
     for (int p : shops[i]) m.programmes.push_back(generation_[static_cast<std::size_t>(p)]);
     for (auto& b : m.api_key_hash) b = static_cast<std::uint8_t>(rng_());
     exec({eng::Caller::admin(), chance(50) ? fresh_key() : "", m});
@@ -1484,12 +1551,14 @@ void Driver::hold_storm() {
     const auto& [card, merchant] = targets[attempt % targets.size()];
     const MCard& c = model_.cards.at(card);
     const Pin pin = right_pin(c);
-    if (model_.spend_code(eng::Caller::merchant(merchant), card, 1, pin, today) != Code::ok) continue;
+    if (model_.spend_code(eng::Caller::merchant(merchant), card, 1, pin, today) != Code::ok)
+      continue;
     exec(merchant_request(merchant, authorize(c.id, 1, "storm", 60, pin)));
     ++placed;
   }
   h_.clock().advance(2 * kMinuteMs);
-  if (model_.lapsed(now()) <= limits::hold_expiries_per_batch_max) return;  // too little money about
+  if (model_.lapsed(now()) <= limits::hold_expiries_per_batch_max)
+    return;  // too little money about
   ++tally_.storms;
   const MHold last = model_.holds.at(std::prev(model_.pending.end())->second);
   exec(merchant_request(last.merchant, eng::Capture{last.id, 1}));  // lapsed, not swept
@@ -1708,10 +1777,12 @@ eng::Request Driver::make_command() {
     Maker make;
   };
   static constexpr Weighted table[] = {
-      {220, &Driver::make_redeem},  {140, &Driver::make_authorize}, {120, &Driver::make_capture},
-      {50, &Driver::make_void},     {70, &Driver::make_refund},     {80, &Driver::make_issue},
-      {50, &Driver::make_load},     {15, &Driver::make_block},      {15, &Driver::make_unblock},
-      {15, &Driver::make_replace},  {10, &Driver::make_close},      {10, &Driver::make_wrong_caller},
+      {220, &Driver::make_redeem},   {140, &Driver::make_authorize},
+      {120, &Driver::make_capture},  {50, &Driver::make_void},
+      {70, &Driver::make_refund},    {80, &Driver::make_issue},
+      {50, &Driver::make_load},      {15, &Driver::make_block},
+      {15, &Driver::make_unblock},   {15, &Driver::make_replace},
+      {10, &Driver::make_close},     {10, &Driver::make_wrong_caller},
       {20, &Driver::make_malformed}, {10, &Driver::make_unlock_pin}};
   std::int64_t total = 0;
   for (const auto& w : table) total += w.weight;
@@ -1773,9 +1844,12 @@ eng::Request Driver::make_issue() {
   const std::string ref = chance(2) ? "" : "b" + std::to_string(below(40));
   const std::int64_t a = below(100);
   Cents amount = 500 + below(19'501);
-  if (a < 5) amount = 0;
-  else if (a < 8) amount = a == 5 ? -1 : limits::amount_cents_max + 1;
-  else if (a < 12) amount = 5'000'000;
+  if (a < 5)
+    amount = 0;
+  else if (a < 8)
+    amount = a == 5 ? -1 : limits::amount_cents_max + 1;
+  else if (a < 12)
+    amount = 5'000'000;
   return admin_request(issue(programme, ref, amount, new_pin(programme)));
 }
 
@@ -1783,8 +1857,10 @@ eng::Request Driver::make_load() {
   const CardPick card = pick_card();
   const std::int64_t a = below(100);
   Cents amount = 100 + below(9'901);
-  if (a < 4) amount = bad_amount();
-  else if (a < 9) amount = 5'000'000;
+  if (a < 4)
+    amount = bad_amount();
+  else if (a < 9)
+    amount = 5'000'000;
   return admin_request(eng::LoadCard{card.id, amount});
 }
 
@@ -1809,14 +1885,22 @@ eng::Request Driver::make_close() {
 eng::Request Driver::make_wrong_caller() {
   const CardPick card = pick_card();
   switch (below(8)) {
-    case 0: return admin_request(redeem(card.id, 100, ""));
-    case 1: return admin_request(eng::Capture{pick_hold().id, 100});
-    case 2: return merchant_request(any_merchant(), eng::LoadCard{card.id, 100});
-    case 3: return merchant_request(any_merchant(), issue(pick(generation_), "b1", 100));
-    case 4: return merchant_request("ghost", redeem(card.id, 100, ""));
-    case 5: return admin_request(eng::Void{pick_hold().id});
-    case 6: return merchant_request(any_merchant(), eng::CloseProgramme{pick(generation_)});
-    default: return merchant_request(any_merchant(), replace(card.id));
+    case 0:
+      return admin_request(redeem(card.id, 100, ""));
+    case 1:
+      return admin_request(eng::Capture{pick_hold().id, 100});
+    case 2:
+      return merchant_request(any_merchant(), eng::LoadCard{card.id, 100});
+    case 3:
+      return merchant_request(any_merchant(), issue(pick(generation_), "b1", 100));
+    case 4:
+      return merchant_request("ghost", redeem(card.id, 100, ""));
+    case 5:
+      return admin_request(eng::Void{pick_hold().id});
+    case 6:
+      return merchant_request(any_merchant(), eng::CloseProgramme{pick(generation_)});
+    default:
+      return merchant_request(any_merchant(), replace(card.id));
   }
 }
 
@@ -1824,40 +1908,68 @@ eng::Request Driver::make_malformed() {
   const CardPick card = pick_card();
   const std::string merchant = pick_merchant_for(programme_of(card.key));
   switch (below(6)) {
-    case 0: return make_bad_programme();
-    case 1: return make_bad_merchant();
-    case 2: return merchant_request(merchant, redeem(card.id, 100, std::string(129, 'r')));
-    case 3: return merchant_request(merchant, authorize(card.id, 100, "", -5));
-    case 4: return admin_request(issue(pick(generation_), std::string(65, 'b'), 100));
-    default: return merchant_request(merchant, eng::Capture{"", 100});
+    case 0:
+      return make_bad_programme();
+    case 1:
+      return make_bad_merchant();
+    case 2:
+      return merchant_request(merchant, redeem(card.id, 100, std::string(129, 'r')));
+    case 3:
+      return merchant_request(merchant, authorize(card.id, 100, "", -5));
+    case 4:
+      return admin_request(issue(pick(generation_), std::string(65, 'b'), 100));
+    default:
+      return merchant_request(merchant, eng::Capture{"", 100});
   }
 }
 
 eng::Request Driver::make_bad_programme() {
   const Day today = day_at(now());
-  eng::CreateProgramme c{"x" + std::to_string(keys_), "Doppio", 1'000, today, today + 5, false, 0, 0};
+  eng::CreateProgramme c{
+      "x" + std::to_string(keys_), "Doppio", 1'000, today, today + 5, false, 0, 0};
   switch (below(6)) {
-    case 0: c.id = pick(model_.programme_order); break;  // exists
-    case 1: c.id = "bad id"; break;
-    case 2: c.valid_until_day = today + limits::programme_days_max + 1; break;
-    case 3: c.valid_until_day = today - 1; break;
-    case 4: c.budget_cents = 0; break;
-    default: c.daily_limit_cents = -1; break;
+    case 0:
+      c.id = pick(model_.programme_order);
+      break;  // exists
+    case 1:
+      c.id = "bad id";
+      break;
+    case 2:
+      c.valid_until_day = today + limits::programme_days_max + 1;
+      break;
+    case 3:
+      c.valid_until_day = today - 1;
+      break;
+    case 4:
+      c.budget_cents = 0;
+      break;
+    default:
+      c.daily_limit_cents = -1;
+      break;
   }
   return admin_request(c);
 }
 
 eng::Request Driver::make_bad_merchant() {
-  eng::AddMerchant m{"x" + std::to_string(keys_), "Bottega", make_vat(4242), {pick(generation_)}, {}};
+  eng::AddMerchant m{
+      "x" + std::to_string(keys_), "Bottega", make_vat(4242), {pick(generation_)}, {}};
   for (auto& b : m.api_key_hash) b = static_cast<std::uint8_t>(rng_());
   switch (below(5)) {
     case 4:  // another shop's key
       if (!model_.merchant_keys.empty()) m.api_key_hash = *model_.merchant_keys.begin();
       break;
-    case 0: m.id = any_merchant(); break;  // exists (or "ghost" before any shop)
-    case 1: m.programmes.push_back("no-such-programme"); break;
-    case 2: m.programmes.clear(); break;
-    default: m.vat_number.back() = m.vat_number.back() == '0' ? '1' : '0'; break;
+    case 0:
+      m.id = any_merchant();
+      break;  // exists (or "ghost" before any shop)
+    case 1:
+      m.programmes.push_back("no-such-programme");
+      break;
+    case 2:
+      m.programmes.clear();
+      break;
+    default:
+      m.vat_number.back() = m.vat_number.back() == '0' ? '1' : '0';
+      break;
   }
   return admin_request(m);
 }
@@ -1943,11 +2055,12 @@ Cents Driver::spend_amount(const std::string& card) {
       it == model_.cards.end() ? nullptr : &model_.programmes.at(it->second.programme);
   const std::int64_t r = below(100);
   if (r < 4) return bad_amount();
-  if (r < 14 && available > 0) return available;         // all of it
-  if (r < 22) return available + 1 + below(1'000);        // a cent or more too much
+  if (r < 14 && available > 0) return available;    // all of it
+  if (r < 22) return available + 1 + below(1'000);  // a cent or more too much
   if (r < 27 && p && p->max_redemption > 0) return p->max_redemption + (r % 2);
-  if (r < 32 && p && p->daily_limit > 0) {                // right at the daily limit, or over
-    const Cents left = p->daily_limit - spent_on(it->second, day_at(now()));
+  if (r < 37 && p && p->daily_limit > 0) {  // right at what is left today, or a cent over
+    Cents left = p->daily_limit - spent_on(it->second, day_at(now()));
+    if (p->max_redemption > 0) left = std::min(left, p->max_redemption);
     if (left + (r % 2) > 0) return left + (r % 2);
   }
   return 1 + below(std::clamp<Cents>(available, 1, 3'000));
@@ -2160,7 +2273,8 @@ void Driver::reopen() {
   if (!diff.empty()) FAIL(where() << ": state changed across a reopen: " << diff);
   const eng::ChainHead reopened = h_.engine().head();
   if (reopened.seq != before.head.seq || reopened.hash != before.head.hash) {
-    FAIL(where() << ": reopened engine starts at seq " << reopened.seq << ", not " << before.head.seq);
+    FAIL(where() << ": reopened engine starts at seq " << reopened.seq << ", not "
+                 << before.head.seq);
   }
   ++tally_.reopens;
   check_engine();
@@ -2187,8 +2301,8 @@ void print_tally(const char* name, std::uint64_t seed, const Tally& t, double se
       static_cast<unsigned long long>(t.pipeline_commands),
       static_cast<unsigned long long>(t.largest_batch), static_cast<unsigned long long>(t.jumps),
       static_cast<unsigned long long>(t.generations), static_cast<unsigned long long>(t.storms),
-      static_cast<unsigned long long>(t.full_checks),
-      static_cast<unsigned long long>(t.reopens), seconds);
+      static_cast<unsigned long long>(t.full_checks), static_cast<unsigned long long>(t.reopens),
+      seconds);
   for (const auto& [code, n] : t.by_code) {
     std::printf(" %s=%llu", code.c_str(), static_cast<unsigned long long>(n));
   }
@@ -2221,7 +2335,8 @@ TEST_CASE("model: random operations on a real RocksDB agree with the reference m
 
 TEST_CASE("model: the state survives closing and reopening the store and the engine") {
   const std::uint64_t seed = run_seed();
-  const std::uint64_t steps = std::max<std::uint64_t>(300, env_number("BUONI_OPS").value_or(3000) / 3);
+  const std::uint64_t steps =
+      std::max<std::uint64_t>(300, env_number("BUONI_OPS").value_or(3000) / 3);
   announce("reopen", seed, steps);
   INFO("BUONI_SEED=" << seed);
   const auto start = std::chrono::steady_clock::now();
