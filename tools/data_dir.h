@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "crypto/api_key.h"
 #include "crypto/random.h"
 #include "crypto/signing.h"
 #include "engine/clock.h"
@@ -41,9 +42,6 @@ struct DataDir {
 [[nodiscard]] StatusOr<std::string> init_data_dir(const DataDir& dir, Random& random);
 [[nodiscard]] bool data_dir_exists(const DataDir& dir);
 
-// "mk_..." / "ak_...": 32 random bytes, hex. Shown once; stored hashed.
-[[nodiscard]] std::string make_api_key(std::string_view prefix, Random& random);
-[[nodiscard]] Hash32 api_key_hash(std::string_view key);
 
 // The passphrase that seals signing keys: $BUONI_KEY_PASSPHRASE, if set.
 [[nodiscard]] std::optional<std::string> key_passphrase();

@@ -1,0 +1,147 @@
+// The HTTP API of API.md as one pure function: a parsed request in, a
+// response out, no sockets. The server (a later Boost.Beast session, in the
+// style of Beast's example servers) reads a request, calls handle_request,
+// writes the answer; tests call it directly.
+//
+// Routes (role in brackets; {card} is a card number, its 16-symbol id, or a
+// token, QR text "BS1:..." percent-encoded in paths, or its link form):
+//   [merchant] POST /v1/redemptions                     201 redemption + receipt
+//   [merchant] POST /v1/authorizations                  201 hold
+//   [merchant] POST /v1/authorizations/{id}/capture     201 redemption + receipt
+//   [merchant] POST /v1/authorizations/{id}/void        200
+//   [merchant] POST /v1/refunds                         201
+//   [merchant] GET  /v1/cards/{card}                    200 (the shop's view: no
+//              beneficiary_ref, no replacement; only cards of its programmes)
+//   [admin]    GET  /v1/cards/{card}                    200 the full card (card show)
+//   [admin]    POST /v1/programmes                      201
+//   [admin]    GET  /v1/programmes/{id}                 200 totals
+//   [admin]    POST /v1/programmes/{id}/close           200
+//   [admin]    POST /v1/merchants                       201, api_key shown once
+//   [admin]    GET  /v1/merchants?after=&limit=         200 {"merchants", "next"?} (merchant list)
+//   [admin]    POST /v1/cards                           201 card + token + link (+ pin once)
+//   [admin]    POST /v1/cards/{card}/loads              200
+//   [admin]    POST /v1/cards/{card}/block|unblock|unlock-pin   200
+//   [admin]    POST /v1/cards/{card}/replace            201 new card + token + link (+ pin once)
+//   [public]   GET  /v1/public/cards/{token}            200 balance, status, expiry; token only
+//   [public]   GET  /healthz  200 | GET /readyz  200, or 503 once the engine failed
+// Not here yet: GET /v1/transactions and the public view's "last
+// transactions" (both need a per-merchant / per-card ledger index in the
+// engine; engine/queries.h can only read the whole ledger from a seq), the
+// HTML page /c/{token}, /metrics, HEAD (405 now). Body size limits, rate
+// limits (413, 429) and logging are the server's.
+//
+// Conventions and choices (API.md is the contract; these fill its gaps):
+//  - Order of checks: route (404 not_found; 405 method_not_allowed with an
+//    Allow header), then the key (401 unauthorized; 403 forbidden for the
+//    wrong role), then Idempotency-Key, then the query string, then the
+//    body, then the engine.
+//  - Bodies: one JSON object, strict. Not JSON, not an object, or a duplicate
+//    key: 400 invalid_json. A field the route does not take: 400
+//    invalid_field naming it; a missing or mistyped field: 400 invalid_field.
+//    Calls without fields take an empty body or {}. Content-Type is not
+//    checked (curl -d sends form-urlencoded).
+//  - Money (*_cents): a JSON integer only. A string, a fraction (12.5), an
+//    integral double (100.0, 1e2), a negative, zero where a positive amount is
+//    needed, or more than limits::amount_cents_max (budgets:
+//    limits::budget_cents_max) is 400 invalid_amount. Other integers
+//    (expires_in_s) are 400 invalid_field when wrong.
+//  - Query strings: only the parameters a route lists; any other is 400
+//    invalid_field.
+//  - Cards: a token that does not verify is 400 invalid_card (the message
+//    says why, never echoing the token); an expired token 402 card_expired; a
+//    number with a bad check symbol 400 invalid_card. The public route takes a
+//    token only: a number there is 400 invalid_card.
+//  - Auth: "Authorization: Bearer <key>". mk_ keys name a shop by
+//    BLAKE2b-256(key); the ak_ key's hash is compared in constant time with
+//    ApiContext::admin_key_hash.
+//  - Idempotency-Key (1-64 of [A-Za-z0-9_-]; a malformed one, or two
+//    headers, is 400 bad_request): required on every merchant POST (400
+//    bad_request without), optional on admin POSTs. "The same request" is
+//    the same engine command (a card given by number or by token is the
+//    same card; field order and spacing do not matter). A replay answers the
+//    stored outcome rendered again with `Idempotent-Replayed: true`: the same
+//    status and bytes, except what only the first answer can hold because it
+//    was never stored (a shop's api_key, a card's pin: see
+//    docs/architecture.md). Tokens and receipts are deterministic (Ed25519),
+//    so replays carry them unchanged as long as the signing key is the same.
+//  - Status failures of the engine or the store: 503 unavailable (with
+//    Retry-After: 1 when the writer's queue is full). An unexpected
+//    exception (a bug) is 500 internal; none escapes handle_request.
+//  - Every answer is JSON with Content-Type: application/json and
+//    Cache-Control: no-store; version and keep-alive follow the request.
+//
+// Receipts (redemptions and captures) are signed statements a shop can show:
+//   receipt := {"id", "merchant", "card_number" (masked), "amount_cents",
+//               "currency", "balance_cents", "created_at", "ledger_seq",
+//               "key_id", "signature"}
+//   signed text := "buoni-receipt-v1\n" id "\n" merchant "\n" card_number "\n"
+//                  amount_cents "\n" currency "\n" balance_cents "\n"
+//                  created_at "\n" ledger_seq "\n" key_id
+//   (decimal integers; no trailing newline)
+//   signature := hex(Ed25519(signing key key_id, signed text))
+//
+// Thread safety: handle_request may run on many threads at once over one
+// ApiContext (the engine, store reads, const keys, SystemRandom are).
+#pragma once
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/json.hpp>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "crypto/bytes.h"
+#include "crypto/signing.h"
+#include "engine/clock.h"
+#include "engine/engine.h"
+#include "engine/store.h"
+
+namespace buoni::api {
+
+namespace http = boost::beast::http;
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+// Borrowed; everything must outlive the calls.
+struct ApiContext {
+  engine::Engine& engine;         // writes: engine.execute(...)
+  const engine::Store& store;     // reads: engine/queries.h
+  const SigningKey& signing_key;  // tokens, receipts
+  std::vector<VerifyKey> verify_keys;
+  std::span<const std::uint8_t> pin_pepper;
+  Hash32 admin_key_hash;  // read_admin_key_hash()
+  const engine::Clock& clock;
+};
+
+[[nodiscard]] Response handle_request(ApiContext& ctx, const Request& req);
+
+// The route pattern a request's method and path match ("/v1/cards/{card}"),
+// for metrics and logs; "" when none does (the answer is 404 or 405).
+[[nodiscard]] std::string_view route_of(const Request& req);
+// Every route as "METHOD pattern" (for the OpenAPI check).
+[[nodiscard]] std::vector<std::string> route_list();
+
+// The admin key's hash from meta "admin_key_hash" (u8 version 1 || 32 bytes);
+// not_found when the store has none, corruption when malformed.
+[[nodiscard]] StatusOr<Hash32> read_admin_key_hash(const engine::Store& store);
+
+// Receipts (format above).
+struct Receipt {
+  std::string id, merchant, card_number, currency;
+  std::int64_t amount_cents = 0, balance_cents = 0;
+  std::string created_at;
+  std::uint64_t ledger_seq = 0;
+  std::uint16_t key_id = 0;
+};
+[[nodiscard]] std::string receipt_text(const Receipt& receipt);
+// The receipt's JSON with its signature by `key` (receipt.key_id is set from it).
+[[nodiscard]] boost::json::object signed_receipt_json(const SigningKey& key, Receipt receipt);
+// True if `receipt` (the JSON above) is well formed and its signature verifies
+// with the key of its key_id among `keys`.
+[[nodiscard]] bool verify_receipt(const boost::json::object& receipt,
+                                  const std::vector<VerifyKey>& keys);
+
+}  // namespace buoni::api
