@@ -23,6 +23,7 @@
 #include "engine/ledger.h"
 #include "engine/queries.h"
 #include "storage/rocks_store.h"
+#include "support.h"
 
 namespace {
 
@@ -43,19 +44,8 @@ constexpr Day kMar31 = 20543;                      // 2026-03-31
 constexpr TimeMs kT0 = kMar1 * kDay + 36'000'000;  // 2026-03-01T10:00:00Z
 
 // A fresh directory under /tmp, removed with everything in it at scope end.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char name[] = "/tmp/buoni_audit_test_XXXXXX";
-    REQUIRE(::mkdtemp(name) != nullptr);
-    path = name;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
+struct TempDir : buoni::test::TempDir {
+  TempDir() : buoni::test::TempDir("/tmp/buoni_audit_test_XXXXXX") {}
 };
 
 // A small history on a real RocksDB: two programmes, a shop, cards, sales, a

@@ -9,19 +9,11 @@
 // every state shown here (a wrong-PIN count, a lock, a rotated key) survived
 // a process exit.
 #include <doctest/doctest.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <cctype>
-#include <chrono>
 #include <cstdint>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -32,6 +24,7 @@
 #include <vector>
 
 #include "crypto/card_number.h"
+#include "support.h"
 
 extern char** environ;
 
@@ -39,14 +32,18 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
-using Clock = std::chrono::steady_clock;
+using buoni::test::contains;
+using buoni::test::count_of;
+using buoni::test::day_string;
+using buoni::test::error_code;
+using buoni::test::int_field;
+using buoni::test::one_line;
+using buoni::test::parse_object;
+using buoni::test::Ran;
+using buoni::test::read_file;
+using buoni::test::str_field;
 
 // ---- processes -------------------------------------------------------------
-
-struct Ran {
-  int rc = -1;
-  std::string out, err;
-};
 
 std::string describe(const std::string& program, const std::vector<std::string>& args,
                      const Ran& r) {
@@ -70,126 +67,15 @@ std::vector<std::string> child_env(const std::vector<std::string>& extra) {
   return env;
 }
 
-// Spawns `program args...` (found on PATH) with stdin /dev/null and
-// stdout/stderr captured; a child still running after 60 s is killed.
+// Runs `program args...` (found on PATH) with stdin /dev/null and
+// stdout/stderr captured, in child_env(extra_env); a child still running after
+// 60 s is killed.
 Ran run_program(const std::string& program, const std::vector<std::string>& args,
                 const std::vector<std::string>& extra_env = {}) {
-  Ran r;
-  int out[2], err[2];
-  if (pipe2(out, O_CLOEXEC) != 0) {
-    r.err = "pipe failed";
-    return r;
-  }
-  if (pipe2(err, O_CLOEXEC) != 0) {
-    close(out[0]);
-    close(out[1]);
-    r.err = "pipe failed";
-    return r;
-  }
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-  std::vector<std::string> all{program};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env = child_env(extra_env);
-  std::vector<char*> envp;
-  for (auto& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  pid_t pid = -1;
-  int spawned = posix_spawnp(&pid, program.c_str(), &fa, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  close(out[1]);
-  close(err[1]);
-  if (spawned != 0) {
-    close(out[0]);
-    close(err[0]);
-    r.err = "posix_spawn " + program + " failed";
-    return r;
-  }
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  std::string* sinks[2] = {&r.out, &r.err};
-  int open_fds = 2;
-  const auto deadline = Clock::now() + std::chrono::seconds(60);
-  while (open_fds > 0 && Clock::now() < deadline) {
-    if (poll(fds, 2, 1000) < 0) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      char buf[8192];
-      ssize_t n = read(fds[i].fd, buf, sizeof buf);
-      if (n > 0) {
-        sinks[i]->append(buf, static_cast<std::size_t>(n));
-      } else {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      }
-    }
-  }
-  if (open_fds > 0) kill(pid, SIGKILL);  // hung: shows as exit 137
-  for (auto& f : fds) {
-    if (f.fd >= 0) close(f.fd);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
+  return buoni::test::run_program(program, args, {.env = child_env(extra_env)});
 }
 
 // ---- text and JSON ---------------------------------------------------------
-
-json::object parse_object(const std::string& text) {
-  INFO("not one JSON object: " << text);
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  REQUIRE(!ec);
-  REQUIRE(v.is_object());
-  return v.as_object();
-}
-
-std::string error_code(const std::string& out) {
-  boost::system::error_code ec;
-  json::value v = json::parse(out, ec);
-  if (ec || !v.is_object()) return "";
-  const json::value* e = v.as_object().if_contains("error");
-  if (!e || !e->is_object() || !e->as_object().if_contains("code")) return "";
-  const json::value& code = e->as_object().at("code");
-  return code.is_string() ? std::string(code.as_string()) : "";
-}
-
-std::int64_t int_field(const json::object& o, const char* name) {
-  INFO("field " << name << " in " << json::serialize(o));
-  const json::value* v = o.if_contains(name);
-  REQUIRE(v != nullptr);
-  REQUIRE(v->is_int64());
-  return v->as_int64();
-}
-
-std::string str_field(const json::object& o, const char* name) {
-  INFO("field " << name << " in " << json::serialize(o));
-  const json::value* v = o.if_contains(name);
-  REQUIRE(v != nullptr);
-  REQUIRE(v->is_string());
-  return std::string(v->as_string());
-}
-
-std::size_t count_of(const std::string& text, const std::string& what) {
-  std::size_t n = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
-bool one_line(const std::string& text) {
-  return !text.empty() && text.back() == '\n' && count_of(text, "\n") == 1;
-}
-
-bool contains(const std::string& text, const std::string& what) {
-  return text.find(what) != std::string::npos;
-}
 
 // Lines without their '\n'; a final line without one counts too.
 std::vector<std::string> lines_of(const std::string& text) {
@@ -247,22 +133,6 @@ bool all_digits(const std::string& s) {
   return true;
 }
 
-std::string day_string(int offset_days) {
-  std::time_t t = std::time(nullptr) + static_cast<std::time_t>(offset_days) * 86400;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-  return buf;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 void write_file(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
@@ -296,19 +166,9 @@ std::string tampered(const std::string& token, std::size_t at) {
 
 // ---- directories -----------------------------------------------------------
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "buoni-cards-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
+// A fresh directory under the system temp dir, removed with everything in it.
+struct TempDir : buoni::test::TempDir {
+  TempDir() : buoni::test::TempDir((fs::temp_directory_path() / "buoni-cards-XXXXXX").string()) {}
 };
 
 // A fresh data directory under its own temp dir; `env` goes to every call.

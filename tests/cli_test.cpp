@@ -17,15 +17,14 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "crypto/card_number.h"
 #include "crypto/random.h"
+#include "support.h"
 
 extern char** environ;
 
@@ -34,75 +33,23 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 using Clock = std::chrono::steady_clock;
-
-struct Ran {
-  int rc = -1;
-  std::string out, err;
-};
+using buoni::test::contains;
+using buoni::test::count_of;
+using buoni::test::day_string;
+using buoni::test::error_code;
+using buoni::test::int_field;
+using buoni::test::one_line;
+using buoni::test::parse_object;
+using buoni::test::Ran;
+using buoni::test::read_file;
+using buoni::test::run_program;
+using buoni::test::str_field;
 
 std::string describe(const std::vector<std::string>& args, const Ran& r) {
   std::string s = "$ buoni";
   for (const auto& a : args) s += " '" + a + "'";
   s += "\n  exit " + std::to_string(r.rc) + "\n  stdout: " + r.out + "\n  stderr: " + r.err;
   return s;
-}
-
-// Spawns `path args...` with stdin /dev/null and stdout/stderr captured.
-Ran run_program(const std::string& path, const std::vector<std::string>& args) {
-  Ran r;
-  int out[2], err[2];
-  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
-    r.err = "pipe failed";
-    return r;
-  }
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-  std::vector<std::string> all{path};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  int spawned = posix_spawn(&pid, path.c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  close(out[1]);
-  close(err[1]);
-  if (spawned != 0) {
-    close(out[0]);
-    close(err[0]);
-    r.err = "posix_spawn " + path + " failed";
-    return r;
-  }
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  std::string* sinks[2] = {&r.out, &r.err};
-  int open_fds = 2;
-  const auto deadline = Clock::now() + std::chrono::seconds(60);
-  while (open_fds > 0 && Clock::now() < deadline) {
-    if (poll(fds, 2, 1000) < 0) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      char buf[4096];
-      ssize_t n = read(fds[i].fd, buf, sizeof buf);
-      if (n > 0) {
-        sinks[i]->append(buf, static_cast<std::size_t>(n));
-      } else {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      }
-    }
-  }
-  if (open_fds > 0) kill(pid, SIGKILL);  // hung: shows as exit 137
-  for (auto& f : fds) {
-    if (f.fd >= 0) close(f.fd);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
 }
 
 Ran run_buoni(const std::vector<std::string>& args) {
@@ -117,72 +64,6 @@ Ran ok(const std::vector<std::string>& args) {
   return r;
 }
 
-json::object parse_object(const std::string& text) {
-  INFO("not one JSON object: " << text);
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  REQUIRE(!ec);
-  REQUIRE(v.is_object());
-  return v.as_object();
-}
-
-// {"error": {"code": ...}} -> code, or "" when the answer is no error object.
-std::string error_code(const std::string& out) {
-  boost::system::error_code ec;
-  json::value v = json::parse(out, ec);
-  if (ec || !v.is_object()) return "";
-  const json::value* e = v.as_object().if_contains("error");
-  if (!e || !e->is_object() || !e->as_object().if_contains("code")) return "";
-  const json::value& code = e->as_object().at("code");
-  return code.is_string() ? std::string(code.as_string()) : "";
-}
-
-std::int64_t int_field(const json::object& o, const char* name) {
-  INFO("field " << name << " in " << json::serialize(o));
-  const json::value* v = o.if_contains(name);
-  REQUIRE(v != nullptr);
-  REQUIRE(v->is_int64());
-  return v->as_int64();
-}
-
-std::string str_field(const json::object& o, const char* name) {
-  INFO("field " << name << " in " << json::serialize(o));
-  const json::value* v = o.if_contains(name);
-  REQUIRE(v != nullptr);
-  REQUIRE(v->is_string());
-  return std::string(v->as_string());
-}
-
-std::size_t count_of(const std::string& text, const std::string& what) {
-  std::size_t n = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
-bool one_line(const std::string& text) {
-  return !text.empty() && text.back() == '\n' && count_of(text, "\n") == 1;
-}
-
-bool contains(const std::string& text, const std::string& what) {
-  return text.find(what) != std::string::npos;
-}
-
-std::string day_string(int offset_days) {
-  std::time_t t = std::time(nullptr) + static_cast<std::time_t>(offset_days) * 86400;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-  return buf;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 std::string listing(const std::string& dir) {
   std::string s;
   std::error_code ec;
@@ -191,19 +72,8 @@ std::string listing(const std::string& dir) {
 }
 
 // A fresh directory under the system temp dir, removed with everything in it.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "buoni-cli-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
+struct TempDir : buoni::test::TempDir {
+  TempDir() : buoni::test::TempDir((fs::temp_directory_path() / "buoni-cli-XXXXXX").string()) {}
 };
 
 constexpr std::int64_t budget_cents = 100'000;

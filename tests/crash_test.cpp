@@ -31,7 +31,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -49,6 +48,7 @@
 #include "engine/command.h"
 #include "engine/engine.h"
 #include "storage/rocks_store.h"
+#include "support.h"
 
 extern char** environ;
 
@@ -57,6 +57,8 @@ namespace {
 using namespace buoni;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+using buoni::test::day_string;
+using buoni::test::Ran;
 
 constexpr int min_rounds = 20;
 constexpr int max_rounds = 30;
@@ -67,11 +69,6 @@ constexpr std::int64_t card_cents = 1'000'000;         // EUR 10,000 a card
 constexpr std::uint64_t start_index_step = 1'000'000;  // crash_child's keys per thread per run
 const std::string merchant = "crash-shop";
 
-struct Ran {
-  int rc = -1;
-  std::string out, err;
-};
-
 std::string describe(const std::vector<std::string>& args, const Ran& r) {
   std::string s = "$";
   for (const auto& a : args) s += " '" + a + "'";
@@ -79,62 +76,10 @@ std::string describe(const std::vector<std::string>& args, const Ran& r) {
   return s;
 }
 
-// Runs `buoni args...` and captures stdout, stderr and the exit code.
+// Runs `buoni args...` and captures stdout, stderr and the exit code; a
+// child still running after 30 s is killed (the test fails on its exit code).
 Ran run_buoni(const std::vector<std::string>& args) {
-  Ran r;
-  int out[2], err[2];
-  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
-    r.err = "pipe failed";
-    return r;
-  }
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-  std::vector<std::string> all{BUONI_BIN};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  int spawned = posix_spawn(&pid, BUONI_BIN, &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  close(out[1]);
-  close(err[1]);
-  if (spawned != 0) {
-    close(out[0]);
-    close(err[0]);
-    r.err = "posix_spawn failed";
-    return r;
-  }
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  std::string* sinks[2] = {&r.out, &r.err};
-  int open_fds = 2;
-  const auto deadline = Clock::now() + std::chrono::seconds(30);
-  while (open_fds > 0 && Clock::now() < deadline) {
-    if (poll(fds, 2, 1000) < 0) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      char buf[4096];
-      ssize_t n = read(fds[i].fd, buf, sizeof buf);
-      if (n > 0) {
-        sinks[i]->append(buf, static_cast<std::size_t>(n));
-      } else {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      }
-    }
-  }
-  if (open_fds > 0) kill(pid, SIGKILL);  // hung: the test fails on its exit code
-  for (auto& f : fds) {
-    if (f.fd >= 0) close(f.fd);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
+  return buoni::test::run_program(BUONI_BIN, args, {.timeout = std::chrono::seconds(30)});
 }
 
 // The string value of "name" in a flat JSON answer (enough for card ids).
@@ -145,15 +90,6 @@ std::string json_string(const std::string& text, const std::string& name) {
   at += marker.size();
   auto end = text.find('"', at);
   return end == std::string::npos ? "" : text.substr(at, end - at);
-}
-
-std::string day_string(int offset_days) {
-  std::time_t t = std::time(nullptr) + static_cast<std::time_t>(offset_days) * 86400;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-  return buf;
 }
 
 struct Ack {

@@ -55,6 +55,7 @@
 #include "engine/limits.h"
 #include "engine/queries.h"
 #include "storage/rocks_store.h"
+#include "support.h"
 
 namespace {
 
@@ -97,19 +98,9 @@ std::uint64_t run_seed() {
   return seed;
 }
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char name[] = "/tmp/buoni_model_test_XXXXXX";
-    REQUIRE(::mkdtemp(name) != nullptr);
-    path = name;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
+// A fresh directory under /tmp, removed with everything in it at scope end.
+struct TempDir : buoni::test::TempDir {
+  TempDir() : buoni::test::TempDir("/tmp/buoni_model_test_XXXXXX") {}
 };
 
 // ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "storage/rocks_store.h"
+#include "support.h"
 
 namespace {
 
@@ -30,20 +31,8 @@ using buoni::storage::RocksStore;
 using Rows = std::vector<std::pair<std::string, std::string>>;
 
 // A fresh directory under /tmp, removed with everything in it at scope end.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char name[] = "/tmp/buoni_storage_test_XXXXXX";
-    REQUIRE(::mkdtemp(name) != nullptr);
-    path = name;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] std::string sub(const std::string& name) const { return path + "/" + name; }
+struct TempDir : buoni::test::TempDir {
+  TempDir() : buoni::test::TempDir("/tmp/buoni_storage_test_XXXXXX") {}
 };
 
 std::unique_ptr<RocksStore> create(const std::string& dir) {
