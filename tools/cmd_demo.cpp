@@ -6,6 +6,7 @@
 #include "engine/audit.h"
 #include "engine/calendar.h"
 #include "engine/queries.h"
+#include "tools/card_face.h"
 #include "tools/commands.h"
 
 namespace buoni::tools {
@@ -86,6 +87,28 @@ bool spend(Node& node, const std::vector<std::string>& cards) {
   return ok;
 }
 
+// Writes the demo cards, printable, to DIR/demo-cards.pdf and shows the first
+// card's token (what its QR code holds).
+bool print_cards(Node& node, const DataDir& dir, const std::vector<std::string>& cards) {
+  auto programme = engine::find_programme(node.store(), "venezia-demo");
+  if (!programme.ok() || !programme->has_value()) return false;
+  std::vector<api::CardFace> faces;
+  for (const auto& id : cards) {
+    auto card = engine::find_card(node.store(), *parse_card_number(id).id);
+    if (!card.ok() || !card->has_value()) return false;
+    faces.push_back(card_face(**card, **programme, node.signing_key(), public_url()));
+  }
+  std::string pdf = dir.root + "/demo-cards.pdf";
+  Status s = api::render_card_sheets(faces, pdf);
+  if (!s.ok()) {
+    std::cerr << "buoni demo: " << s.to_string() << "\n";
+    return false;
+  }
+  std::cout << "printable cards: " << pdf << "\n"
+            << "first card's token (its QR code): '" << faces[0].qr_text << "'\n";
+  return true;
+}
+
 }  // namespace
 
 void register_demo(CLI::App& app, Common& common, int& exit_code) {
@@ -110,7 +133,7 @@ void register_demo(CLI::App& app, Common& common, int& exit_code) {
         exit_code = report_status(common, node.status());
         return;
       }
-      if (!seed(**node, cards) || !spend(**node, cards)) {
+      if (!seed(**node, cards) || !spend(**node, cards) || !print_cards(**node, dir, cards)) {
         exit_code = exit_failed;
         return;
       }
