@@ -12,6 +12,7 @@ packages=(
   libcli11-dev                                   # command-line parsing
   doctest-dev                                    # tests
   libqrencode-dev libcairo2-dev fonts-dejavu-core zbar-tools poppler-utils  # cards; QR decoding tests
+  libmagickcore-6.q16-6-extra                    # lets zbarimg read the SVG cards in tests
 )
 
 missing=()
