@@ -68,6 +68,19 @@ class Machine {
   std::uint64_t entry(EntryKind kind, const std::string& programme, Account from, Account to,
                       Cents amount_cents, const CardId* card, std::string_view ref);
   std::string new_id(std::string_view prefix);
+  // A new redemption by the calling merchant, made now (ledger_seq set by the caller).
+  Redemption new_redemption(const CardId& card, const std::string& programme,
+                            const std::string& reference, Cents amount_cents) {
+    Redemption r;
+    r.id = new_id("rd_");
+    r.card = card;
+    r.merchant = caller_.merchant_id;
+    r.programme = programme;
+    r.reference = reference;
+    r.amount_cents = amount_cents;
+    r.created_at_ms = now_ms_;
+    return r;
+  }
   StatusOr<CardId> new_card_id();
   // The answer about `card` after an operation: its balances, this batch's time.
   Outcome card_outcome(std::string id, const Card& card, Cents amount_cents) const {
@@ -414,14 +427,7 @@ StatusOr<Outcome> Machine::run(const Redeem& c) {
   BUONI_ASSIGN_OR_RETURN(auto declined, check_spend(c.card, c.amount_cents, c.pin_hash, spend));
   if (declined) return std::move(*declined);
   Card& card = spend.card;
-  Redemption r;
-  r.id = new_id("rd_");
-  r.card = card.id;
-  r.merchant = caller_.merchant_id;
-  r.programme = card.programme;
-  r.reference = c.reference;
-  r.amount_cents = c.amount_cents;
-  r.created_at_ms = now_ms_;
+  Redemption r = new_redemption(card.id, card.programme, c.reference, c.amount_cents);
   r.ledger_seq = entry(EntryKind::redeem, card.programme, card_account(card.id),
                        payable_account(r.merchant, r.programme), c.amount_cents, &card.id, r.id);
   spend.programme.redeemed_cents += c.amount_cents;
@@ -485,8 +491,8 @@ namespace {
 // Releases a pending hold: the card's held money leaves `held`, and
 // `release_cents` of it goes back to the card in use (the replacement, if the
 // card was replaced) as a release entry. The rest was captured by the caller.
-StatusOr<bool> release_hold(Batch& b, Hold& h, Cents release_cents, HoldStatus status,
-                            TimeMs now_ms, std::string_view merchant) {
+Status release_hold(Batch& b, Hold& h, Cents release_cents, HoldStatus status, TimeMs now_ms,
+                    std::string_view merchant) {
   BUONI_ASSERT(h.status == HoldStatus::pending && status != HoldStatus::pending);
   BUONI_ASSERT(release_cents >= 0 && release_cents <= h.amount_cents);
   BUONI_ASSIGN_OR_RETURN(auto card, b.load<Card>(Space::state, keys::card(h.card)));
@@ -516,7 +522,7 @@ StatusOr<bool> release_hold(Batch& b, Hold& h, Cents release_cents, HoldStatus s
     e.ref = h.id;
     b.append(std::move(e));
   }
-  return true;
+  return Status();
 }
 
 StatusOr<std::optional<Outcome>> Machine::load_pending_hold(const std::string& hold_id,
@@ -527,9 +533,8 @@ StatusOr<std::optional<Outcome>> Machine::load_pending_hold(const std::string& h
   if (h->status != HoldStatus::pending) return std::optional(decline(Code::hold_not_pending));
   if (now_ms_ >= h->expires_at_ms) {
     // Lapsed but not yet swept: release it now, and say so.
-    BUONI_ASSIGN_OR_RETURN(bool released, release_hold(b_, *h, h->amount_cents, HoldStatus::expired,
-                                                       now_ms_, caller_.merchant_id));
-    (void)released;
+    BUONI_RETURN_IF_ERROR(
+        release_hold(b_, *h, h->amount_cents, HoldStatus::expired, now_ms_, caller_.merchant_id));
     Outcome o = decline(Code::hold_expired);
     o.id = h->id;
     o.status = hold_status_name(h->status);
@@ -547,22 +552,14 @@ StatusOr<Outcome> Machine::run(const Capture& c) {
   BUONI_ASSIGN_OR_RETURN(auto declined, load_pending_hold(c.hold_id, h));
   if (declined) return std::move(*declined);
   if (c.amount_cents > h.amount_cents) return decline(Code::amount_exceeds_hold);
-  Redemption r;
-  r.id = new_id("rd_");
-  r.card = h.card;
-  r.merchant = h.merchant;
-  r.programme = h.programme;
-  r.reference = h.reference;
+  Redemption r = new_redemption(h.card, h.programme, h.reference, c.amount_cents);
   r.hold_id = h.id;
-  r.amount_cents = c.amount_cents;
-  r.created_at_ms = now_ms_;
   r.ledger_seq = entry(EntryKind::capture, h.programme, held_account(h.card),
                        payable_account(h.merchant, h.programme), c.amount_cents, &h.card, r.id);
   h.captured_cents = c.amount_cents;
   h.redemption_id = r.id;
-  BUONI_ASSIGN_OR_RETURN(bool released, release_hold(b_, h, h.amount_cents - c.amount_cents,
-                                                     HoldStatus::captured, now_ms_, h.merchant));
-  (void)released;
+  BUONI_RETURN_IF_ERROR(release_hold(b_, h, h.amount_cents - c.amount_cents, HoldStatus::captured,
+                                     now_ms_, h.merchant));
   BUONI_ASSIGN_OR_RETURN(Programme p, must_programme(h.programme));
   p.redeemed_cents += c.amount_cents;
   save(p);
@@ -580,9 +577,8 @@ StatusOr<Outcome> Machine::run(const Void& c) {
   BUONI_ASSIGN_OR_RETURN(auto declined, load_pending_hold(c.hold_id, h));
   if (declined) return std::move(*declined);
   std::uint64_t seq_before = b_.head().seq;
-  BUONI_ASSIGN_OR_RETURN(
-      bool released, release_hold(b_, h, h.amount_cents, HoldStatus::voided, now_ms_, h.merchant));
-  (void)released;
+  BUONI_RETURN_IF_ERROR(
+      release_hold(b_, h, h.amount_cents, HoldStatus::voided, now_ms_, h.merchant));
   BUONI_ASSIGN_OR_RETURN(Card card, current_card(b_, h.card));
   Outcome o = card_outcome(h.id, card, h.amount_cents);
   o.status = hold_status_name(h.status);
@@ -650,9 +646,7 @@ StatusOr<Outcome> Machine::run(const CloseProgramme& c) {
     BUONI_ASSIGN_OR_RETURN(auto h, b_.load<Hold>(Space::state, keys::hold(hold_id)));
     BUONI_ASSERT(h.has_value() && h->status == HoldStatus::pending);
     if (h->programme != p->id) continue;
-    BUONI_ASSIGN_OR_RETURN(bool released,
-                           release_hold(b_, *h, h->amount_cents, HoldStatus::expired, now_ms_, ""));
-    (void)released;
+    BUONI_RETURN_IF_ERROR(release_hold(b_, *h, h->amount_cents, HoldStatus::expired, now_ms_, ""));
   }
   // Releasing changed the programme's held total: read it again.
   BUONI_ASSIGN_OR_RETURN(p, b_.load<Programme>(Space::state, keys::programme(c.id)));
@@ -738,9 +732,8 @@ StatusOr<std::size_t> expire_holds(Batch& batch, TimeMs now_ms, std::size_t max)
     BUONI_ASSIGN_OR_RETURN(auto h,
                            batch.load<Hold>(Space::state, keys::hold(std::string(rest.substr(8)))));
     BUONI_ASSERT(h.has_value() && h->status == HoldStatus::pending);
-    BUONI_ASSIGN_OR_RETURN(
-        bool released, release_hold(batch, *h, h->amount_cents, HoldStatus::expired, now_ms, ""));
-    (void)released;
+    BUONI_RETURN_IF_ERROR(
+        release_hold(batch, *h, h->amount_cents, HoldStatus::expired, now_ms, ""));
     ++expired;
   }
   return expired;
