@@ -19,37 +19,20 @@
 #include "crypto/random.h"
 #include "crypto/signing.h"
 #include "crypto/status.h"
+#include "support.h"
 
 namespace buoni {
 namespace {
 
 // A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
+struct TempDir : test::TempDir {
+  TempDir() : test::TempDir(pattern()) {}
+  [[nodiscard]] std::string file(const std::string& name) const { return sub(name); }
+  static std::string pattern() {
     const char* tmp = std::getenv("TMPDIR");
-    std::string pattern = std::string(tmp != nullptr ? tmp : "/tmp") + "/buoni_crypto_XXXXXX";
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
+    return std::string(tmp != nullptr ? tmp : "/tmp") + "/buoni_crypto_XXXXXX";
   }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
 };
-
-std::string read_plain_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream contents;
-  contents << in.rdbuf();
-  return contents.str();
-}
 
 void write_plain_file(const std::string& path, const std::string& contents, mode_t mode) {
   {
@@ -298,7 +281,7 @@ TEST_CASE("save_signing_key/load_signing_key: round trip, mode 0600, exact forma
   REQUIRE(save_signing_key(path, key).ok());
   CHECK(permission_bits(path) == 0600);
   CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
-  CHECK(read_plain_file(path) == "buoni-ed25519-v1 7 " + to_hex(key.secret_key) + "\n");
+  CHECK(test::read_file(path) == "buoni-ed25519-v1 7 " + to_hex(key.secret_key) + "\n");
 
   const StatusOr<SigningKey> loaded = load_signing_key(path);
   REQUIRE_MESSAGE(loaded.ok(), loaded.status().to_string());
@@ -324,7 +307,7 @@ TEST_CASE("save_signing_key: refuses an existing path and leaves it alone") {
   write_plain_file(path, "precious", 0600);
   const Status status = save_signing_key(path, SigningKey::generate(1));
   CHECK(status.code() == StatusCode::already_exists);
-  CHECK(read_plain_file(path) == "precious");
+  CHECK(test::read_file(path) == "precious");
   CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
 }
 

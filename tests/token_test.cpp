@@ -27,6 +27,7 @@
 #include "crypto/signing.h"
 #include "crypto/status.h"
 #include "crypto/token.h"
+#include "support.h"
 
 namespace buoni {
 namespace {
@@ -38,32 +39,14 @@ std::string string_of(const Bytes& bytes) {
 }
 
 // A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
+struct TempDir : test::TempDir {
+  TempDir() : test::TempDir(pattern()) {}
+  [[nodiscard]] std::string file(const std::string& name) const { return sub(name); }
+  static std::string pattern() {
     const char* tmp = std::getenv("TMPDIR");
-    std::string pattern = std::string(tmp != nullptr ? tmp : "/tmp") + "/buoni_token_XXXXXX";
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
+    return std::string(tmp != nullptr ? tmp : "/tmp") + "/buoni_token_XXXXXX";
   }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
 };
-
-std::string read_plain_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream contents;
-  contents << in.rdbuf();
-  return contents.str();
-}
 
 void write_plain_file(const std::string& path, const std::string& contents) {
   {
@@ -543,7 +526,7 @@ TEST_CASE("sealed key file: round trip, format, mode 0600") {
   REQUIRE(save_signing_key(path, key, "correct horse battery").ok());
   CHECK(permission_bits(path) == 0600);
   CHECK(key_file_is_sealed(path));
-  const std::string text = read_plain_file(path);
+  const std::string text = test::read_file(path);
   CHECK(text.starts_with("buoni-ed25519-sealed-v1 3 "));
   CHECK(text.size() ==
         std::string("buoni-ed25519-sealed-v1 3 ").size() + 32 + 1 + 48 + 1 + 160 + 1);
@@ -558,7 +541,7 @@ TEST_CASE("sealed key file: round trip, format, mode 0600") {
   // Sealing again uses a fresh salt and nonce.
   const std::string again = dir.file("again.key");
   REQUIRE(save_signing_key(again, key, "correct horse battery").ok());
-  CHECK(read_plain_file(again) != text);
+  CHECK(test::read_file(again) != text);
 }
 
 TEST_CASE("sealed key file: missing or wrong passphrase, damaged box") {
@@ -576,7 +559,7 @@ TEST_CASE("sealed key file: missing or wrong passphrase, damaged box") {
     CHECK(key.status().code() == StatusCode::invalid_argument);
     CHECK(key.status().message() == "wrong passphrase for key file " + path);
   }
-  std::string damaged = read_plain_file(path);
+  std::string damaged = test::read_file(path);
   damaged[damaged.size() - 2] = damaged[damaged.size() - 2] == '0' ? '1' : '0';
   const std::string damaged_path = dir.file("damaged.key");
   write_plain_file(damaged_path, damaged);
@@ -589,7 +572,7 @@ TEST_CASE("sealed key file: plain files load with or without a passphrase") {
   const std::string path = dir.file("plain.key");
   const SigningKey key = SigningKey::generate(4);
   REQUIRE(save_signing_key(path, key, std::nullopt).ok());
-  CHECK(read_plain_file(path) == "buoni-ed25519-v1 4 " + to_hex(key.secret_key) + "\n");
+  CHECK(test::read_file(path) == "buoni-ed25519-v1 4 " + to_hex(key.secret_key) + "\n");
   CHECK_FALSE(key_file_is_sealed(path));
   CHECK_FALSE(key_file_is_sealed(dir.file("absent.key")));
   CHECK(load_signing_key(path, "anything")->secret_key == key.secret_key);
@@ -604,7 +587,7 @@ TEST_CASE("sealed key file: refusals when saving") {
   CHECK_FALSE(std::filesystem::exists(path));
   write_plain_file(path, "precious");
   CHECK(save_signing_key(path, SigningKey::generate(1), "pw").code() == StatusCode::already_exists);
-  CHECK(read_plain_file(path) == "precious");
+  CHECK(test::read_file(path) == "precious");
   const std::string masked = dir.file("masked.key");
   const mode_t old_umask = ::umask(0277);
   const Status status = save_signing_key(masked, SigningKey::generate(1), "pw");
