@@ -18,5 +18,6 @@ void register_audit(CLI::App& app, Common& common, int& exit_code);
 void register_demo(CLI::App& app, Common& common, int& exit_code);
 void register_key(CLI::App& app, Common& common, int& exit_code);
 void register_issue(CLI::App& app, Common& common, int& exit_code);
+void register_serve(CLI::App& app, Common& common, int& exit_code);
 
 }  // namespace buoni::tools

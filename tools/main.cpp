@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   register_demo(app, common, exit_code);
   register_key(app, common, exit_code);
   register_issue(app, common, exit_code);
+  register_serve(app, common, exit_code);
   if (const char* name = unknown_command(app, argc, argv)) {
     std::cerr << "buoni: usage: unknown command '" << name << "' (see buoni --help)\n";
     return exit_usage;
