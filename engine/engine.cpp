@@ -1,6 +1,8 @@
 #include "engine/engine.h"
 
+#include <chrono>
 #include <future>
+#include <optional>
 
 #include "engine/apply.h"
 #include "engine/batch.h"
@@ -153,9 +155,15 @@ void Engine::run_batch(std::vector<Pending>& pending) {
     batch.put(Space::meta, keys::checkpoint(c.seq), encode(c));
     batch.put(Space::meta, std::string(keys::head), encode(batch.head()));
   }
+  std::optional<double> commit_seconds;  // set when a write happened
   if (failure.ok()) {
     WriteSet set = batch.write_set();
-    if (!set.empty()) failure = store_.write(set);
+    if (!set.empty()) {
+      const auto start_time = std::chrono::steady_clock::now();
+      failure = store_.write(set);
+      commit_seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
+    }
   }
   if (!failure.ok()) {
     {
@@ -171,6 +179,8 @@ void Engine::run_batch(std::vector<Pending>& pending) {
     stats_.batches += 1;
     stats_.commands += pending.size();
     stats_.largest_batch = std::max<std::uint64_t>(stats_.largest_batch, pending.size());
+    stats_.batch_size.record(static_cast<double>(pending.size()));
+    if (commit_seconds) stats_.commit_seconds.record(*commit_seconds);
   }
   for (std::size_t i = 0; i < pending.size(); ++i) pending[i].done(std::move(results[i]));
 }

@@ -61,4 +61,63 @@ inline constexpr std::uint8_t pin_failures_max = 4;
 // Programme validity: at most 5 years (a longer one is a typo).
 inline constexpr std::int32_t programme_days_max = 5 * 366;
 
+// ---- HTTP server (api/server.h) ----
+// Request headers (request line + fields). A POS sends a few hundred bytes;
+// 8 KiB is what most servers allow and bounds a slow-header attacker's cost.
+inline constexpr std::size_t http_header_bytes_max = 8 * 1024;
+// Request bodies. The largest shop or admin call (a merchant with 64
+// programmes) is under 4 KiB; 64 KiB leaves room and bounds memory per
+// connection. There are no batch calls, so no route needs more.
+inline constexpr std::size_t http_body_bytes_max = 64 * 1024;
+// Requests one connection may have read but not yet answered (pipelining).
+// Answers go out in order; past this the server stops reading until the
+// front is written, so a pipelining client cannot queue unbounded work.
+inline constexpr std::size_t http_pipeline_requests_max = 16;
+// Open connections. Each costs a socket, two 8 KiB-ish buffers and up to
+// http_pipeline_requests_max queued requests; past this new connections get
+// 503 and are closed, keeping the process inside its file-descriptor limit.
+inline constexpr std::size_t http_connections_max = 4096;
+// Threads that run handle_request. A request blocks its thread until its
+// batch is durable, so this is the number of requests that can wait on one
+// fsync together: it bounds the writer's batch size from HTTP. 256 matches
+// the engine's benchmark concurrency; the threads mostly sleep.
+inline constexpr std::size_t http_handler_threads_max = 256;
+// Requests waiting for a handler thread. Past this: 503 with Retry-After.
+inline constexpr std::size_t http_handler_queue_max = 8 * 1024;
+
+// Rate limiting (api/rate_limit.h): clients (remote IPs) one limiter tracks.
+// About 150 bytes each, so 64 Ki clients cost ~10 MiB per limiter. When full,
+// the client seen least recently is forgotten: it had been idle longer than
+// every tracked client, so its bucket had usually refilled anyway; only an
+// attacker cycling through more addresses than this gains fresh bursts, and
+// such an attacker has fresh addresses to burst from regardless.
+inline constexpr std::size_t rate_limit_clients_max = 64 * 1024;
+// Public calls (no key: /v1/public/cards, /c/): a beneficiary's phone opens
+// a page and a few assets, and retries; 10/s sustained with bursts of 20
+// never stops a person, and keeps one address from loading the server.
+inline constexpr double public_rate_per_s = 10;
+inline constexpr double public_burst = 20;
+// Failed card look-ups (unknown or invalid token/number) per client: 1/s
+// with bursts of 10 lets a person mistype a few times but makes guessing
+// card numbers (80 random bits) or forging tokens hopeless from one address.
+inline constexpr double failed_lookup_rate_per_s = 1;
+inline constexpr double failed_lookup_burst = 10;
+// Metrics (api/metrics.h): distinct route labels kept; past it requests are
+// counted under route="other". Routes come from the fixed route table, so
+// this only guards against a caller passing unbounded strings.
+inline constexpr std::size_t metrics_routes_max = 64;
+
+// Ledger index reads (engine/queries.h: merchant_entries, card_entries).
+// GET /v1/transactions: entries per page. Default 50; at most 500, so one
+// answer stays a few hundred KiB and one read a few hundred store gets.
+inline constexpr std::size_t transactions_page_default = 50;
+inline constexpr std::size_t transactions_page_max = 500;
+// Index rows one merchant_entries call reads looking for entries in a time
+// window; past it the page ends early (possibly empty) with a cursor, so a
+// narrow window over a long history cannot make one request scan it all.
+inline constexpr std::size_t entry_index_scan_rows_max = 100'000;
+// The public card view and the beneficiary's page: the last entries shown.
+// Ten fit an old phone's screen; more history is the operator's business.
+inline constexpr std::size_t public_transactions_max = 10;
+
 }  // namespace buoni::limits

@@ -64,6 +64,7 @@ class Node {
   [[nodiscard]] engine::Engine& engine() { return *engine_; }
   [[nodiscard]] const engine::Store& store() const { return *store_; }
   [[nodiscard]] Random& random() { return random_; }
+  [[nodiscard]] const engine::Clock& clock() const { return clock_; }
   [[nodiscard]] std::span<const std::uint8_t> pin_pepper() const { return pepper_; }
   // The newest key: it signs checkpoints and new card tokens.
   [[nodiscard]] const SigningKey& signing_key() const { return keys_.back(); }
