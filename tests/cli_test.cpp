@@ -751,13 +751,14 @@ TEST_CASE("merchant add prints the API key once; a replay does not print it agai
   CHECK(w.snapshot() == snapshot);
 }
 
-TEST_CASE("demo runs on a fresh directory, and again") {
+TEST_CASE("demo --no-serve seeds a fresh directory, and again") {
   TempDir tmp;
   const std::string dir = tmp.path + "/demo";
-  Ran first = run_buoni({"--data", dir, "demo"});
+  Ran first = run_buoni({"--data", dir, "demo", "--no-serve"});
   INFO(describe({"demo"}, first));
   CHECK(first.rc == 0);
-  Ran second = run_buoni({"demo", "--data", dir});
+  CHECK(contains(first.out, "20 cards"));
+  Ran second = run_buoni({"demo", "--no-serve", "--data", dir});
   INFO(describe({"demo"}, second));
   CHECK(second.rc == 0);
   CHECK(!contains(second.out, "ak_"));  // no second init, no new admin key

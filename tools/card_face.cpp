@@ -7,9 +7,11 @@
 
 namespace buoni::tools {
 
-std::string public_url() {
+std::string public_url() { return public_url_or("http://127.0.0.1:8080"); }
+
+std::string public_url_or(const std::string& fallback) {
   const char* url = std::getenv("BUONI_PUBLIC_URL");
-  return url && *url ? std::string(url) : std::string("http://127.0.0.1:8080");
+  return url && *url ? std::string(url) : fallback;
 }
 
 api::CardFace card_face(const engine::Card& card, const engine::Programme& programme,
