@@ -28,11 +28,11 @@
 //
 // Lifecycle: start() binds (port 0 picks a free port: see port()) and starts
 // the threads. stop() stops accepting, lets every session finish the
-// requests it has read (their answers say Connection: close), closes idle
-// connections, waits for it up to drain_timeout_ms, then joins all threads.
-// The caller then stops the engine (which finishes the writer's batch) and
-// closes the store. Requests not fully read when stop() began are dropped
-// unanswered: nothing of them was applied.
+// requests it has read or is reading (the last answer says Connection:
+// close), closes idle connections, waits for that up to drain_timeout_ms,
+// then joins all threads. The caller then stops the engine (which finishes
+// the writer's batch) and closes the store. A request still incomplete at
+// the drain deadline is dropped unanswered: nothing of it was applied.
 //
 // Ownership: the Server borrows the ApiContext, which must outlive it.
 // Thread safety: start/stop/port/url from one controlling thread.
