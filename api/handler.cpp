@@ -26,7 +26,7 @@ struct Route {
   Access access;
   Idem idem;
   Response (*handler)(Call&);
-  std::array<std::string_view, 2> query{};  // the query parameters it takes
+  std::array<std::string_view, 4> query{};  // the query parameters it takes
 };
 
 // clang-format off
@@ -37,6 +37,7 @@ constexpr std::array routes{
     Route{http::verb::post, "/v1/authorizations/{id}/void", Access::merchant, Idem::required, post_void},
     Route{http::verb::post, "/v1/refunds", Access::merchant, Idem::required, post_refund},
     Route{http::verb::get, "/v1/cards/{card}", Access::keyed, Idem::none, get_card},
+    Route{http::verb::get, "/v1/transactions", Access::merchant, Idem::none, get_transactions, {"from", "to", "cursor", "limit"}},
     Route{http::verb::post, "/v1/programmes", Access::admin, Idem::optional, post_programme},
     Route{http::verb::get, "/v1/programmes/{id}", Access::admin, Idem::none, get_programme},
     Route{http::verb::post, "/v1/programmes/{id}/close", Access::admin, Idem::optional, post_close},
@@ -49,6 +50,7 @@ constexpr std::array routes{
     Route{http::verb::post, "/v1/cards/{card}/unlock-pin", Access::admin, Idem::optional, post_unlock_pin},
     Route{http::verb::post, "/v1/cards/{card}/replace", Access::admin, Idem::optional, post_replace},
     Route{http::verb::get, "/v1/public/cards/{token}", Access::open, Idem::none, get_public_card},
+    Route{http::verb::get, "/c/{token}", Access::open, Idem::none, get_card_page},
     Route{http::verb::get, "/healthz", Access::open, Idem::none, get_healthz},
     Route{http::verb::get, "/readyz", Access::open, Idem::none, get_readyz},
 };
@@ -193,7 +195,8 @@ Response handle_request(ApiContext& ctx, const Request& req) {
   try {
     return dispatch(ctx, req);
   } catch (const HttpError& e) {
-    Response res = error_response(req, e.status, e.code, e.message);
+    Response res = wants_html(req) ? page_error_response(req, e.status, e.code)
+                                   : error_response(req, e.status, e.code, e.message);
     if (e.retry_after) res.set(http::field::retry_after, "1");
     return res;
   } catch (const std::bad_alloc&) {

@@ -12,6 +12,10 @@
 //   [merchant] POST /v1/refunds                         201
 //   [merchant] GET  /v1/cards/{card}                    200 (the shop's view: no
 //              beneficiary_ref, no replacement; only cards of its programmes)
+//   [merchant] GET  /v1/transactions?from=&to=&cursor=&limit=
+//              200 {"transactions": [{"seq", "kind", "id", "card_number" (masked),
+//              "amount_cents", "currency", "created_at"}], "next_cursor"?}: the
+//              shop's own ledger entries in seq order (below)
 //   [admin]    GET  /v1/cards/{card}                    200 the full card (card show)
 //   [admin]    POST /v1/programmes                      201
 //   [admin]    GET  /v1/programmes/{id}                 200 totals
@@ -22,13 +26,36 @@
 //   [admin]    POST /v1/cards/{card}/loads              200
 //   [admin]    POST /v1/cards/{card}/block|unblock|unlock-pin   200
 //   [admin]    POST /v1/cards/{card}/replace            201 new card + token + link (+ pin once)
-//   [public]   GET  /v1/public/cards/{token}            200 balance, status, expiry; token only
+//   [public]   GET  /v1/public/cards/{token}            200 balance, status, expiry and
+//              "last_transactions": [{"date", "kind", "amount_cents", "shop"?}],
+//              newest first, at most limits::public_transactions_max; token only
+//   [public]   GET  /c/{token}  200 the same as an HTML page for the beneficiary
+//              (Italian, then English; text/html; errors are HTML pages too)
 //   [public]   GET  /healthz  200 | GET /readyz  200, or 503 once the engine failed
-// Not here yet: GET /v1/transactions and the public view's "last
-// transactions" (both need a per-merchant / per-card ledger index in the
-// engine; engine/queries.h can only read the whole ledger from a seq), the
-// HTML page /c/{token}, /metrics, HEAD (405 now). Body size limits, rate
-// limits (413, 429) and logging are the server's.
+// Not here: /metrics (the server answers it), HEAD (405). Body size limits,
+// rate limits (413, 429) and logging are the server's.
+//
+// Transactions (GET /v1/transactions; engine/queries.h merchant_entries):
+//  - Every ledger entry naming the shop: kind is redemption, authorization,
+//    capture, void, authorization_expired (the writer released a lapsed
+//    hold), release (the rest of a partial capture) or refund. id is the
+//    redemption's (capture too), the authorization's, or the refund's.
+//    card_number is the card the shop dealt with (a refund of a replaced card
+//    names the old card, never its replacement).
+//  - from (inclusive) and to (exclusive): RFC 3339 times with any offset, or
+//    days YYYY-MM-DD; a day as `to` counts whole (to=2026-03-31 ends at
+//    2026-04-01T00:00:00Z). from must be before to. A window filters by each
+//    entry's own time; the order stays seq order.
+//  - limit 1..limits::transactions_page_max (default
+//    limits::transactions_page_default). next_cursor is there only when more
+//    may follow; pass it back as cursor with the same from and to. A page
+//    reads at most limits::entry_index_scan_rows_max index rows, so with a
+//    narrow window over a long history a page can come back short, or empty,
+//    with a next_cursor.
+//  - A malformed from, to, limit or cursor is 400 invalid_field.
+// The public view and the page show a card's own entries (engine/queries.h
+// card_entries): a replacement card starts with its "replacement"; kinds
+// also include issue, load and expiry (the balance expired at close).
 //
 // Conventions and choices (API.md is the contract; these fill its gaps):
 //  - Order of checks: route (404 not_found; 405 method_not_allowed with an
@@ -68,7 +95,9 @@
 //    Retry-After: 1 when the writer's queue is full). An unexpected
 //    exception (a bug) is 500 internal; none escapes handle_request.
 //  - Every answer is JSON with Content-Type: application/json and
-//    Cache-Control: no-store; version and keep-alive follow the request.
+//    Cache-Control: no-store (under /c/: HTML, text/html; charset=utf-8,
+//    no-store, Referrer-Policy: no-referrer, a CSP allowing inline CSS only);
+//    version and keep-alive follow the request.
 //
 // Receipts (redemptions and captures) are signed statements a shop can show:
 //   receipt := {"id", "merchant", "card_number" (masked), "amount_cents",

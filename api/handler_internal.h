@@ -96,6 +96,30 @@ void allow_query(const Call& call, std::span<const std::string_view> allowed);
 // The Idempotency-Key header ("" when absent and not required).
 [[nodiscard]] std::string idempotency_key(const Request& req, bool required);
 
+// ---- cards and ledger entries (handler_read.cpp, handler_transactions.cpp) ----
+struct CardView {
+  engine::Card card;
+  engine::Programme programme;
+};
+// The card and its programme (404 unknown_card when there is no such card).
+[[nodiscard]] CardView load_card(const Call& call, const CardId& id);
+// The API's name for a ledger entry: redemption, authorization, capture,
+// void, authorization_expired, release (the rest of a capture), refund,
+// issue, load, replacement, expiry, fund.
+[[nodiscard]] std::string_view transaction_kind(const ApiContext& ctx, const engine::Entry& e);
+// A card's last entries (limits::public_transactions_max), newest first, as
+// its holder may see them: no card numbers, no ids, the shop's name only.
+struct PublicTransaction {
+  engine::Entry entry;
+  std::string kind;  // transaction_kind
+  std::string shop;  // the shop's name, "" when none
+  int sign = 0;      // +1 money onto the card, -1 off it, 0 neither (a capture)
+};
+[[nodiscard]] std::vector<PublicTransaction> public_transactions(const ApiContext& ctx,
+                                                                 const CardId& card);
+// [{"date", "kind", "amount_cents", "shop"?}]
+[[nodiscard]] json::array public_transactions_json(const std::vector<PublicTransaction>& list);
+
 // ---- routes ----
 // handler_merchant.cpp
 [[nodiscard]] Response post_redemption(Call& call);
@@ -110,6 +134,13 @@ void allow_query(const Call& call, std::span<const std::string_view> allowed);
 [[nodiscard]] Response get_merchants(Call& call);
 [[nodiscard]] Response get_healthz(Call& call);
 [[nodiscard]] Response get_readyz(Call& call);
+// handler_transactions.cpp
+[[nodiscard]] Response get_transactions(Call& call);
+// handler_page.cpp: the beneficiary's HTML page, and its error pages.
+[[nodiscard]] Response get_card_page(Call& call);
+// True for requests under /c/, whose errors are HTML pages too.
+[[nodiscard]] bool wants_html(const Request& req);
+[[nodiscard]] Response page_error_response(const Request& req, int status, std::string_view code);
 // handler_admin.cpp
 [[nodiscard]] Response post_programme(Call& call);
 [[nodiscard]] Response post_close(Call& call);

@@ -11,13 +11,6 @@
 
 namespace buoni::api::detail {
 
-namespace {
-
-struct CardView {
-  engine::Card card;
-  engine::Programme programme;
-};
-
 CardView load_card(const Call& call, const CardId& id) {
   auto card = engine::find_card(call.ctx.store, id);
   if (!card.ok()) fail_status(card.status());
@@ -27,6 +20,8 @@ CardView load_card(const Call& call, const CardId& id) {
   if (!programme->has_value()) fail_status(corruption("a card names a missing programme"));
   return {std::move(**card), std::move(**programme)};
 }
+
+namespace {
 
 // A shop sees the cards of the programmes it takes, without the household's
 // reference or the card that replaced a revoked one (the old card's holder
@@ -56,18 +51,21 @@ Response get_card(Call& call) {
 }
 
 // The beneficiary's view through the card's link: what a holder of the token
-// may know, and no more (no number, no reference, no replacement).
+// may know, and no more (no number, no reference, no replacement; the last
+// transactions with day, kind, amount and shop name only).
 Response get_public_card(Call& call) {
   CardView v = load_card(call, resolve_token(call.ctx, call.params[0]));
-  json::object body{{"card_number", mask_card_number(v.card.id)},
-                    {"programme", v.programme.id},
-                    {"programme_name", v.programme.name},
-                    {"status", engine::card_status_name(v.card.status)},
-                    {"currency", "EUR"},
-                    {"balance_cents", v.card.available_cents},
-                    {"held_cents", v.card.held_cents},
-                    {"valid_from", engine::format_day(v.programme.valid_from_day)},
-                    {"expires_at", engine::format_day(v.programme.valid_until_day)}};
+  json::object body{
+      {"card_number", mask_card_number(v.card.id)},
+      {"programme", v.programme.id},
+      {"programme_name", v.programme.name},
+      {"status", engine::card_status_name(v.card.status)},
+      {"currency", "EUR"},
+      {"balance_cents", v.card.available_cents},
+      {"held_cents", v.card.held_cents},
+      {"valid_from", engine::format_day(v.programme.valid_from_day)},
+      {"expires_at", engine::format_day(v.programme.valid_until_day)},
+      {"last_transactions", public_transactions_json(public_transactions(call.ctx, v.card.id))}};
   return json_response(call.req, http::status::ok, body);
 }
 

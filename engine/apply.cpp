@@ -491,8 +491,9 @@ namespace {
 // Releases a pending hold: the card's held money leaves `held`, and
 // `release_cents` of it goes back to the card in use (the replacement, if the
 // card was replaced) as a release entry. The rest was captured by the caller.
-Status release_hold(Batch& b, Hold& h, Cents release_cents, HoldStatus status, TimeMs now_ms,
-                    std::string_view merchant) {
+// The entry names the hold's shop whoever releases it (the shop by void or
+// capture, the writer by expiry or close), so the shop's index lists it.
+Status release_hold(Batch& b, Hold& h, Cents release_cents, HoldStatus status, TimeMs now_ms) {
   BUONI_ASSERT(h.status == HoldStatus::pending && status != HoldStatus::pending);
   BUONI_ASSERT(release_cents >= 0 && release_cents <= h.amount_cents);
   BUONI_ASSIGN_OR_RETURN(auto card, b.load<Card>(Space::state, keys::card(h.card)));
@@ -518,7 +519,7 @@ Status release_hold(Batch& b, Hold& h, Cents release_cents, HoldStatus status, T
     e.to = {AccountKind::card, format_card_id(target.id)};
     e.amount_cents = release_cents;
     e.card = format_card_id(h.card);
-    e.merchant = std::string(merchant);
+    e.merchant = h.merchant;
     e.ref = h.id;
     b.append(std::move(e));
   }
@@ -533,8 +534,7 @@ StatusOr<std::optional<Outcome>> Machine::load_pending_hold(const std::string& h
   if (h->status != HoldStatus::pending) return std::optional(decline(Code::hold_not_pending));
   if (now_ms_ >= h->expires_at_ms) {
     // Lapsed but not yet swept: release it now, and say so.
-    BUONI_RETURN_IF_ERROR(
-        release_hold(b_, *h, h->amount_cents, HoldStatus::expired, now_ms_, caller_.merchant_id));
+    BUONI_RETURN_IF_ERROR(release_hold(b_, *h, h->amount_cents, HoldStatus::expired, now_ms_));
     Outcome o = decline(Code::hold_expired);
     o.id = h->id;
     o.status = hold_status_name(h->status);
@@ -558,8 +558,8 @@ StatusOr<Outcome> Machine::run(const Capture& c) {
                        payable_account(h.merchant, h.programme), c.amount_cents, &h.card, r.id);
   h.captured_cents = c.amount_cents;
   h.redemption_id = r.id;
-  BUONI_RETURN_IF_ERROR(release_hold(b_, h, h.amount_cents - c.amount_cents, HoldStatus::captured,
-                                     now_ms_, h.merchant));
+  BUONI_RETURN_IF_ERROR(
+      release_hold(b_, h, h.amount_cents - c.amount_cents, HoldStatus::captured, now_ms_));
   BUONI_ASSIGN_OR_RETURN(Programme p, must_programme(h.programme));
   p.redeemed_cents += c.amount_cents;
   save(p);
@@ -577,8 +577,7 @@ StatusOr<Outcome> Machine::run(const Void& c) {
   BUONI_ASSIGN_OR_RETURN(auto declined, load_pending_hold(c.hold_id, h));
   if (declined) return std::move(*declined);
   std::uint64_t seq_before = b_.head().seq;
-  BUONI_RETURN_IF_ERROR(
-      release_hold(b_, h, h.amount_cents, HoldStatus::voided, now_ms_, h.merchant));
+  BUONI_RETURN_IF_ERROR(release_hold(b_, h, h.amount_cents, HoldStatus::voided, now_ms_));
   BUONI_ASSIGN_OR_RETURN(Card card, current_card(b_, h.card));
   Outcome o = card_outcome(h.id, card, h.amount_cents);
   o.status = hold_status_name(h.status);
@@ -619,8 +618,10 @@ StatusOr<Outcome> Machine::run(const RefundRedemption& c) {
   f.merchant = r->merchant;
   f.amount_cents = c.amount_cents;
   f.created_at_ms = now_ms_;
+  // The entry names the card redeemed (the shop's view); the money goes to
+  // the card in use, which may be its replacement.
   f.ledger_seq = entry(EntryKind::refund, p.id, payable_account(r->merchant, r->programme),
-                       card_account(card.id), c.amount_cents, &card.id, f.id);
+                       card_account(card.id), c.amount_cents, &r->card, f.id);
   save(card);
   save(*r);
   save(p);
@@ -646,7 +647,7 @@ StatusOr<Outcome> Machine::run(const CloseProgramme& c) {
     BUONI_ASSIGN_OR_RETURN(auto h, b_.load<Hold>(Space::state, keys::hold(hold_id)));
     BUONI_ASSERT(h.has_value() && h->status == HoldStatus::pending);
     if (h->programme != p->id) continue;
-    BUONI_RETURN_IF_ERROR(release_hold(b_, *h, h->amount_cents, HoldStatus::expired, now_ms_, ""));
+    BUONI_RETURN_IF_ERROR(release_hold(b_, *h, h->amount_cents, HoldStatus::expired, now_ms_));
   }
   // Releasing changed the programme's held total: read it again.
   BUONI_ASSIGN_OR_RETURN(p, b_.load<Programme>(Space::state, keys::programme(c.id)));
@@ -732,8 +733,7 @@ StatusOr<std::size_t> expire_holds(Batch& batch, TimeMs now_ms, std::size_t max)
     BUONI_ASSIGN_OR_RETURN(auto h,
                            batch.load<Hold>(Space::state, keys::hold(std::string(rest.substr(8)))));
     BUONI_ASSERT(h.has_value() && h->status == HoldStatus::pending);
-    BUONI_RETURN_IF_ERROR(
-        release_hold(batch, *h, h->amount_cents, HoldStatus::expired, now_ms, ""));
+    BUONI_RETURN_IF_ERROR(release_hold(batch, *h, h->amount_cents, HoldStatus::expired, now_ms));
     ++expired;
   }
   return expired;

@@ -44,6 +44,9 @@ class Auditor {
   Status check_programmes();
   Status check_holds();
   Status check_redemptions();
+  Status check_index();
+  Status check_index_row(std::string_view key, std::string_view value, bool& listed);
+  Status find_unlisted();
   void find(std::string check, std::uint64_t seq, std::string object, std::string detail) {
     if (report.findings.size() < limits::audit_findings_max) {
       report.findings.push_back({std::move(check), seq, std::move(object), std::move(detail)});
@@ -62,6 +65,7 @@ class Auditor {
   std::map<Account, Cents> balances_;
   std::map<std::string, Cents> redeemed_by_programme_, refunded_by_programme_, held_by_programme_;
   std::map<std::string, std::string> card_programme_;  // card id -> programme, from entries
+  std::uint64_t index_rows_expected_ = 0;              // index rows the entries call for
   ChainHead last_;
 };
 
@@ -117,6 +121,7 @@ void Auditor::take_entry(const Entry& e) {
   if (card_side && from < 0) {
     find("negative_balance", e.seq, e.from.to_string(), "balance went to " + std::to_string(from));
   }
+  index_rows_expected_ += index_rows(e).size();
   if (e.kind == EntryKind::redeem || e.kind == EntryKind::capture) {
     redeemed_by_programme_[e.programme] += e.amount_cents;
   } else if (e.kind == EntryKind::refund) {
@@ -265,6 +270,83 @@ Status Auditor::check_redemptions() {
   });
 }
 
+// Who an index key lists an entry under: a shop id or a card id.
+std::string index_object(std::string_view key) {
+  constexpr std::size_t seq_bytes = 8;
+  if (key.size() < keys::card_entries_root.size() + seq_bytes) return std::string(key);
+  std::string_view middle = key.substr(2, key.size() - 2 - seq_bytes);
+  if (key.starts_with(keys::merchant_entries_root)) {
+    return std::string(middle.substr(0, middle.find('\0')));
+  }
+  CardId id;
+  if (middle.size() != id.bytes.size()) return "?";
+  std::copy(middle.begin(), middle.end(), id.bytes.begin());
+  return format_card_id(id);
+}
+
+// One index row must name an entry that calls for exactly this row.
+Status Auditor::check_index_row(std::string_view key, std::string_view value, bool& listed) {
+  listed = false;
+  ++report.index_rows;
+  std::uint64_t seq = keys::index_entry_seq(key);
+  BUONI_ASSIGN_OR_RETURN(auto raw, store_.get(Space::ledger, keys::ledger(seq)));
+  Entry e;
+  if (!raw || !decode(*raw, e).ok()) {
+    find("index", seq, index_object(key), "index row names a missing or unreadable entry");
+    return Status();
+  }
+  for (const IndexRow& row : index_rows(e)) {
+    if (row.key != key) continue;
+    if (row.value != value) {
+      find("index", seq, index_object(key), "index row's time differs from the entry's");
+    } else {
+      listed = true;
+    }
+    return Status();
+  }
+  find("index", seq, index_object(key), "index row lists an entry under the wrong shop or card");
+  return Status();
+}
+
+Status Auditor::check_index() {
+  std::uint64_t listed_rows = 0;
+  Status failure;
+  for (std::string_view root : {keys::merchant_entries_root, keys::card_entries_root}) {
+    Status s = store_.scan(Space::state, root, root, [&](std::string_view k, std::string_view v) {
+      bool listed = false;
+      failure = check_index_row(k, v, listed);
+      listed_rows += listed ? 1 : 0;
+      return failure.ok();
+    });
+    BUONI_RETURN_IF_ERROR(s);
+    BUONI_RETURN_IF_ERROR(failure);
+  }
+  if (listed_rows == index_rows_expected_) return Status();
+  // Some rows are missing: walk the ledger again to name them.
+  return find_unlisted();
+}
+
+Status Auditor::find_unlisted() {
+  Status failure;
+  Status s = store_.scan(Space::ledger, "", "", [&](std::string_view, std::string_view value) {
+    Entry e;
+    if (!decode(value, e).ok()) return true;  // reported by the walk
+    for (const IndexRow& row : index_rows(e)) {
+      auto got = store_.get(Space::state, row.key);
+      if (!got.ok()) {
+        failure = got.status();
+        return false;
+      }
+      if (!got->has_value()) {
+        find("index", e.seq, index_object(row.key), "entry missing from the ledger index");
+      }
+    }
+    return true;
+  });
+  BUONI_RETURN_IF_ERROR(s);
+  return failure;
+}
+
 Status Auditor::run(const AuditProgress& progress) {
   BUONI_RETURN_IF_ERROR(load_checkpoints());
   BUONI_RETURN_IF_ERROR(walk_ledger(progress));
@@ -273,7 +355,8 @@ Status Auditor::run(const AuditProgress& progress) {
   BUONI_RETURN_IF_ERROR(check_cards());
   BUONI_RETURN_IF_ERROR(check_programmes());
   BUONI_RETURN_IF_ERROR(check_holds());
-  return check_redemptions();
+  BUONI_RETURN_IF_ERROR(check_redemptions());
+  return check_index();
 }
 
 }  // namespace

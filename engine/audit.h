@@ -7,7 +7,8 @@
 // that no card balance goes negative; (4) compares the rebuilt balances with
 // stored state (cards, programme totals) and (5) checks the invariants of
 // DESIGN.md: conservation per programme, issued <= budget, captured <= held,
-// refunds <= redemption.
+// refunds <= redemption; (6) checks that the ledger indexes (engine/codec.h
+// "e/" by shop, "t/" by card) list exactly the rows the entries call for.
 //
 // Every discrepancy is a Finding naming where it is; the audit goes on after
 // one, so a report lists them all (up to limits in the caller's hands).
@@ -38,6 +39,7 @@ struct AuditReport {
   std::uint64_t checkpoints = 0;
   std::uint64_t cards = 0;
   std::uint64_t programmes = 0;
+  std::uint64_t index_rows = 0;  // ledger index rows read
   std::vector<Finding> findings;
   [[nodiscard]] bool clean() const { return findings.empty(); }
 };

@@ -62,6 +62,8 @@ std::uint64_t Batch::append(Entry entry) {
   entry.hash = chain_hash(head_.hash, entry);
   head_.seq = entry.seq;
   head_.hash = entry.hash;
+  for (IndexRow& row : index_rows(entry))
+    put(Space::state, std::move(row.key), std::move(row.value));
   put(Space::ledger, keys::ledger(entry.seq), encode(entry));
   return entry.seq;
 }

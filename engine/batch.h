@@ -50,7 +50,8 @@ class Batch {
   [[nodiscard]] StatusOr<Rows> scan(Space space, std::string_view prefix,
                                     std::size_t max_rows) const;
 
-  // Appends an entry: sets seq, hash; returns its seq.
+  // Appends an entry: sets seq, hash, writes its ledger index rows
+  // (engine/codec.h) in the state space; returns its seq.
   std::uint64_t append(Entry entry);
 
   [[nodiscard]] const ChainHead& head() const { return head_; }

@@ -425,6 +425,70 @@ std::uint64_t seq_of(std::string_view be8) {
   Reader r(be8);
   return r.u64();
 }
+std::string merchant_entries_prefix(std::string_view merchant) {
+  std::string k = std::string(merchant_entries_root) + std::string(merchant);
+  k.push_back('\0');
+  return k;
+}
+std::string merchant_entry(std::string_view merchant, std::uint64_t seq) {
+  return merchant_entries_prefix(merchant) + be64(seq);
+}
+std::string card_entries_prefix(const CardId& card) {
+  return std::string(card_entries_root) +
+         std::string(reinterpret_cast<const char*>(card.bytes.data()), card.bytes.size());
+}
+std::string card_entry(const CardId& card, std::uint64_t seq) {
+  return card_entries_prefix(card) + be64(~seq);
+}
+std::uint64_t index_entry_seq(std::string_view key) {
+  constexpr std::size_t seq_bytes = 8;
+  if (key.size() < card_entries_root.size() + seq_bytes) return 0;
+  std::uint64_t stored = seq_of(key.substr(key.size() - seq_bytes));
+  return key.starts_with(card_entries_root) ? ~stored : stored;
+}
 }  // namespace keys
+
+std::string encode_index_value(TimeMs time_ms) {
+  Writer w = versioned();
+  w.i64(time_ms);
+  return w.take();
+}
+
+Status decode_index_value(std::string_view in, TimeMs& time_ms) {
+  Reader r(in);
+  bool bad = !read_version(r);
+  time_ms = r.i64();
+  return bad ? corruption("bad ledger index row") : finish(r, "ledger index row");
+}
+
+namespace {
+void add_row(std::vector<IndexRow>& rows, std::string key, const std::string& value) {
+  for (const IndexRow& row : rows) {
+    if (row.key == key) return;
+  }
+  rows.push_back({std::move(key), value});
+}
+}  // namespace
+
+std::vector<IndexRow> index_rows(const Entry& e) {
+  std::vector<IndexRow> rows;
+  const std::string value = encode_index_value(e.time_ms);
+  if (!e.merchant.empty()) add_row(rows, keys::merchant_entry(e.merchant, e.seq), value);
+  for (const Account* a : {&e.from, &e.to}) {
+    if (a->kind == AccountKind::payable || a->kind == AccountKind::settled) {
+      std::string_view owner = a->owner;
+      add_row(rows, keys::merchant_entry(owner.substr(0, owner.find(':')), e.seq), value);
+    }
+  }
+  auto add_card = [&](std::string_view text) {
+    ParsedCard parsed = parse_card_number(text);
+    if (parsed.id) add_row(rows, keys::card_entry(*parsed.id, e.seq), value);
+  };
+  if (!e.card.empty()) add_card(e.card);
+  for (const Account* a : {&e.from, &e.to}) {
+    if (a->kind == AccountKind::card || a->kind == AccountKind::held) add_card(a->owner);
+  }
+  return rows;
+}
 
 }  // namespace buoni::engine

@@ -19,6 +19,11 @@
 //   "x/" u64(expires_at_ms) hold_id                -> "" (pending holds by expiry)
 //   "r/" redemption_id                             -> redemption
 //   "f/" refund_id                                 -> refund
+//   "e/" merchant_id 0x00 u64(seq)                 -> index_row (a shop's ledger
+//                                                     entries, oldest first)
+//   "t/" card_id u64(~seq)                         -> index_row (a card's ledger
+//                                                     entries, newest first:
+//                                                     ~seq is the bitwise NOT)
 // Space `ledger`:    u64(seq)                      -> entry
 // Space `idempotency`: caller 0x00 idempotency_key -> idem_record
 // Space `meta`:
@@ -50,6 +55,16 @@
 //   account    := u8(kind) str(owner)
 //   checkpoint := u64(seq) hash i64(time_ms) u16(key_id) sig
 //   idem_record:= hash(request fingerprint) outcome   (outcome: engine/command.h)
+//   index_row  := i64(time_ms)                  (the entry's time, for windows)
+//
+// The ledger indexes are written by Batch::append in the same batch as their
+// entry and never change. An entry is listed (index_rows) under
+//   - every shop it names: its merchant field, and the M of a payable:M:P or
+//     settled:M:P account it moves money from or to;
+//   - every card it names: its card field, and the C of a card:C or held:C
+//     account (a release or refund to a replacement lists under both cards).
+// Merchant ids never hold 0x00 (engine/validate.h), so "e/" M 0x00 is the
+// exact prefix of shop M; card ids are fixed width. The audit rebuilds them.
 //
 // The canonical bytes hashed into the ledger chain are "buoni-entry-v1"
 // followed by entry_body (engine/ledger.h).
@@ -58,6 +73,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "crypto/status.h"
 #include "engine/model.h"
@@ -154,6 +170,24 @@ inline constexpr std::string_view head = "head";
 inline constexpr std::string_view admin_key_hash = "admin_key_hash";
 [[nodiscard]] std::string idempotency(std::string_view caller, std::string_view key);
 [[nodiscard]] std::uint64_t seq_of(std::string_view be8);  // inverse of u64 BE
+inline constexpr std::string_view merchant_entries_root = "e/";
+inline constexpr std::string_view card_entries_root = "t/";
+[[nodiscard]] std::string merchant_entries_prefix(std::string_view merchant);
+[[nodiscard]] std::string merchant_entry(std::string_view merchant, std::uint64_t seq);
+[[nodiscard]] std::string card_entries_prefix(const CardId& card);
+[[nodiscard]] std::string card_entry(const CardId& card, std::uint64_t seq);
+// The seq an "e/" or "t/" key names (undoing the card index's ~seq); 0 when
+// the key is too short to be one.
+[[nodiscard]] std::uint64_t index_entry_seq(std::string_view key);
 }  // namespace keys
+
+// The index rows of one ledger entry (grammar above), keys unique.
+struct IndexRow {
+  std::string key;
+  std::string value;
+};
+[[nodiscard]] std::vector<IndexRow> index_rows(const Entry& entry);
+[[nodiscard]] std::string encode_index_value(TimeMs time_ms);
+[[nodiscard]] Status decode_index_value(std::string_view in, TimeMs& time_ms);
 
 }  // namespace buoni::engine

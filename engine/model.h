@@ -162,8 +162,11 @@ struct Entry {
   Account from;
   Account to;
   Cents amount_cents = 0;  // > 0
-  std::string card;        // card id (16 symbols) or empty
-  std::string merchant;    // or empty
+  std::string card;        // the card concerned (16 symbols; a refund's or release's
+                           // is the card redeemed or held, even when `to` is its
+                           // replacement), or empty
+  std::string merchant;    // the shop concerned (a release: the hold's shop, whoever
+                           // released it), or empty
   std::string ref;         // redemption / hold / refund id, or empty
   Hash32 hash{};           // BLAKE2b-256(prev hash || canonical bytes)
 };

@@ -1,6 +1,7 @@
 #include "engine/queries.h"
 
 #include "engine/codec.h"
+#include "engine/limits.h"
 
 namespace buoni::engine {
 
@@ -87,6 +88,86 @@ StatusOr<std::vector<Programme>> list_programmes(const Store& store, std::size_t
 StatusOr<std::vector<Entry>> read_entries(const Store& store, std::uint64_t from,
                                           std::size_t limit) {
   return list<Entry>(store, Space::ledger, "", keys::ledger(from), limit, false);
+}
+
+namespace {
+
+// The entries an index names, in the order given.
+StatusOr<std::vector<Entry>> entries_at(const Store& store,
+                                        const std::vector<std::uint64_t>& seqs) {
+  std::vector<Entry> out;
+  out.reserve(seqs.size());
+  for (std::uint64_t seq : seqs) {
+    BUONI_ASSIGN_OR_RETURN(auto raw, store.get(Space::ledger, keys::ledger(seq)));
+    if (!raw) return corruption("a ledger index names missing entry " + std::to_string(seq));
+    Entry e;
+    BUONI_RETURN_IF_ERROR(decode(*raw, e));
+    if (e.seq != seq)
+      return corruption("ledger entry " + std::to_string(seq) + " names another seq");
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Status check_limit(std::size_t limit) {
+  if (limit < 1 || limit > limits::transactions_page_max) {
+    return invalid_argument("limit must be 1.." + std::to_string(limits::transactions_page_max));
+  }
+  return Status();
+}
+
+}  // namespace
+
+StatusOr<EntryPage> merchant_entries(const Store& store, std::string_view merchant, TimeMs from_ms,
+                                     TimeMs to_ms, std::uint64_t after_seq, std::size_t limit) {
+  BUONI_RETURN_IF_ERROR(check_limit(limit));
+  EntryPage page;
+  if (after_seq == UINT64_MAX || from_ms >= to_ms) return page;
+  const std::string prefix = keys::merchant_entries_prefix(merchant);
+  const std::string start = keys::merchant_entry(merchant, after_seq + 1);
+  std::vector<std::uint64_t> seqs;
+  std::size_t scanned = 0;
+  std::uint64_t last_seq = 0;  // the last row taken or passed over
+  bool more = false;
+  Status failure;
+  Status s =
+      store.scan(Space::state, prefix, start, [&](std::string_view key, std::string_view value) {
+        if (scanned == limits::entry_index_scan_rows_max) {
+          more = true;
+          return false;
+        }
+        TimeMs time_ms = 0;
+        failure = decode_index_value(value, time_ms);
+        if (!failure.ok()) return false;
+        const bool in_window = time_ms >= from_ms && time_ms < to_ms;
+        if (in_window && seqs.size() == limit) {
+          more = true;
+          return false;
+        }
+        ++scanned;
+        last_seq = keys::index_entry_seq(key);
+        if (in_window) seqs.push_back(last_seq);
+        return true;
+      });
+  BUONI_RETURN_IF_ERROR(s);
+  BUONI_RETURN_IF_ERROR(failure);
+  BUONI_ASSIGN_OR_RETURN(page.entries, entries_at(store, seqs));
+  if (more) page.next_after = last_seq;
+  return page;
+}
+
+StatusOr<std::vector<Entry>> card_entries(const Store& store, const CardId& card,
+                                          std::size_t limit) {
+  BUONI_RETURN_IF_ERROR(check_limit(limit));
+  const std::string prefix = keys::card_entries_prefix(card);
+  std::vector<std::uint64_t> seqs;
+  Status s = store.scan(Space::state, prefix, prefix, [&](std::string_view key, std::string_view) {
+    if (seqs.size() == limit) return false;
+    seqs.push_back(keys::index_entry_seq(key));
+    return true;
+  });
+  BUONI_RETURN_IF_ERROR(s);
+  return entries_at(store, seqs);
 }
 
 }  // namespace buoni::engine

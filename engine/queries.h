@@ -36,4 +36,27 @@ namespace buoni::engine {
 [[nodiscard]] StatusOr<std::vector<Entry>> read_entries(const Store& store, std::uint64_t from,
                                                         std::size_t limit);
 
+// ---- the ledger indexes (engine/codec.h "e/" and "t/") ----
+// Time windows are [from_ms, to_ms); entries keep their own time, which is
+// the writer's clock reading and may step back, so a window filters entries
+// in seq order rather than bounding a range.
+struct EntryPage {
+  std::vector<Entry> entries;    // in seq order
+  std::uint64_t next_after = 0;  // the after_seq of the next page; 0: no more
+};
+// Shop `merchant`'s entries with seq > `after_seq` in the window, at most
+// `limit` (1..limits::transactions_page_max, else invalid_argument). A page
+// reads at most limits::entry_index_scan_rows_max index rows: it can end
+// short, even empty, with next_after set; next_after is 0 only when no later
+// entry of the shop is in the window.
+[[nodiscard]] StatusOr<EntryPage> merchant_entries(const Store& store, std::string_view merchant,
+                                                   TimeMs from_ms, TimeMs to_ms,
+                                                   std::uint64_t after_seq, std::size_t limit);
+// The last `limit` (1..limits::transactions_page_max) entries naming `card`,
+// newest first. A card's own entries only: a replacement's list starts with
+// the transfer from the old card (and holds or refunds of the old card that
+// pay the new one are listed under both).
+[[nodiscard]] StatusOr<std::vector<Entry>> card_entries(const Store& store, const CardId& card,
+                                                        std::size_t limit);
+
 }  // namespace buoni::engine

@@ -492,3 +492,77 @@ TEST_CASE("audit: a refund record that disagrees with its redemption is found") 
 }
 
 }  // namespace
+
+TEST_CASE("audit: the ledger indexes must list exactly what the entries call for") {
+  History h;
+  const std::string shop_row = keys::merchant_entry("m1", h.sale_seq);
+  const std::string card_row = keys::card_entry(h.c1, h.sale_seq);
+  SUBCASE("a missing shop row") {
+    WriteSet set;
+    set.erase(Space::state, shop_row);
+    h.write(set);
+    AuditReport report = h.audit();
+    INFO(describe(report));
+    CHECK(count(report, "index") == 1);
+    CHECK(has_at(report, "index", h.sale_seq));
+    CHECK(has_object(report, "index", "m1"));
+  }
+  SUBCASE("a missing card row") {
+    WriteSet set;
+    set.erase(Space::state, card_row);
+    h.write(set);
+    AuditReport report = h.audit();
+    INFO(describe(report));
+    CHECK(count(report, "index") == 1);
+    CHECK(has_object(report, "index", id_of(h.c1)));
+  }
+  SUBCASE("a sale listed under another shop") {
+    WriteSet set;
+    set.put(Space::state, keys::merchant_entry("m2", h.sale_seq), h.raw(Space::state, shop_row));
+    h.write(set);
+    AuditReport report = h.audit();
+    INFO(describe(report));
+    CHECK(count(report, "index") == 1);
+    CHECK(has_object(report, "index", "m2"));
+  }
+  SUBCASE("a row moved to another card") {
+    WriteSet set;
+    set.erase(Space::state, card_row);
+    set.put(Space::state, keys::card_entry(h.c2, h.sale_seq), h.raw(Space::state, card_row));
+    h.write(set);
+    AuditReport report = h.audit();
+    INFO(describe(report));
+    CHECK(has_object(report, "index", id_of(h.c2)));  // listed where it does not belong
+    CHECK(has_object(report, "index", id_of(h.c1)));  // and missing where it does
+  }
+  SUBCASE("a row with another time") {
+    WriteSet set;
+    set.put(Space::state, shop_row, encode_index_value(kT0 - 1));
+    h.write(set);
+    AuditReport report = h.audit();
+    INFO(describe(report));
+    CHECK(count(report, "index") == 1);
+    CHECK(has_at(report, "index", h.sale_seq));
+  }
+  SUBCASE("a row naming no entry") {
+    WriteSet set;
+    set.put(Space::state, keys::merchant_entry("m1", h.head().seq + 1), encode_index_value(kT0));
+    h.write(set);
+    AuditReport report = h.audit();
+    INFO(describe(report));
+    CHECK(count(report, "index") == 1);
+    CHECK(has_at(report, "index", h.head().seq + 1));
+  }
+}
+
+TEST_CASE("audit: an untouched history reads every index row") {
+  History h;
+  AuditReport report = h.audit();
+  CHECK_MESSAGE(report.clean(), describe(report));
+  // Every entry but the two funds names a card; shop entries name a shop too.
+  CHECK(report.index_rows > report.entries);
+  auto page = merchant_entries(*h.store, "m1", INT64_MIN, INT64_MAX, 0, 500);
+  REQUIRE(page.ok());
+  CHECK(page->entries.size() >= 8);
+  for (const Entry& e : page->entries) CHECK(e.merchant == "m1");
+}

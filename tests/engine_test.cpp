@@ -2327,3 +2327,303 @@ TEST_CASE("pin: make_pin gives 5 digits, hash_pin depends on pepper and digits")
   CHECK(hash_pin(kPepper, "12345") != hash_pin(other, "12345"));
   CHECK(hash_pin(kPepper, "12345") != hash_pin(kPepper, "12346"));
 }
+
+// ===========================================================================
+// Ledger indexes: a shop's entries, a card's last entries
+// ===========================================================================
+
+namespace {
+
+std::vector<std::uint64_t> seqs_of(const std::vector<Entry>& entries) {
+  std::vector<std::uint64_t> out;
+  for (const Entry& e : entries) out.push_back(e.seq);
+  return out;
+}
+
+std::vector<EntryKind> kinds_of(const std::vector<Entry>& entries) {
+  std::vector<EntryKind> out;
+  for (const Entry& e : entries) out.push_back(e.kind);
+  return out;
+}
+
+EntryPage shop_page(const Store& store, const std::string& merchant, std::uint64_t after,
+                    std::size_t limit, TimeMs from_ms = INT64_MIN, TimeMs to_ms = INT64_MAX) {
+  auto page = merchant_entries(store, merchant, from_ms, to_ms, after, limit);
+  REQUIRE_MESSAGE(page.ok(), page.status().to_string());
+  return std::move(page).value();
+}
+
+// Every page of a shop's entries with page size `limit`; checks the cursors.
+std::vector<std::uint64_t> all_pages(const Store& store, const std::string& merchant,
+                                     std::size_t limit, TimeMs from_ms = INT64_MIN,
+                                     TimeMs to_ms = INT64_MAX) {
+  std::vector<std::uint64_t> seqs;
+  std::uint64_t after = 0;
+  for (int pages = 0; pages < 1000; ++pages) {
+    EntryPage page = shop_page(store, merchant, after, limit, from_ms, to_ms);
+    CHECK(page.entries.size() <= limit);
+    for (const Entry& e : page.entries) {
+      CHECK(e.seq > after);
+      CHECK(e.time_ms >= from_ms);
+      CHECK(e.time_ms < to_ms);
+      seqs.push_back(e.seq);
+    }
+    if (page.next_after == 0) return seqs;
+    // A full page's cursor is its last entry; no page ends short but by the scan budget.
+    CHECK(page.entries.size() == limit);
+    CHECK(page.next_after == page.entries.back().seq);
+    after = page.next_after;
+  }
+  FAIL("pages never ended");
+  return seqs;
+}
+
+std::vector<Entry> last_of_card(const Store& store, const CardId& card, std::size_t limit) {
+  auto entries = card_entries(store, card, limit);
+  REQUIRE_MESSAGE(entries.ok(), entries.status().to_string());
+  return std::move(entries).value();
+}
+
+}  // namespace
+
+TEST_CASE("ledger index: a shop's entries in seq order, page by page, and only its own") {
+  World w;
+  w.ok(admin(), merchant_cmd("m10", {"p1"}));  // "m1" is a prefix of "m10"
+  const CardId c2 = w.issue("p1", "ben-2", 10'000);
+  std::vector<std::uint64_t> m1, m2, m10;
+  for (int i = 0; i < 5; ++i) {
+    w.clock.advance(kMinute);
+    m1.push_back(w.ok(shop("m1"), Redeem{w.c1, 100, ""}).ledger_seq);
+    m2.push_back(w.ok(shop("m2"), Redeem{c2, 100, ""}).ledger_seq);
+    m10.push_back(w.ok(shop("m10"), Redeem{c2, 50, ""}).ledger_seq);
+  }
+  Outcome a = w.ok(shop("m1"), Authorize{c2, 500, "", 0});
+  m1.push_back(a.ledger_seq);
+  m1.push_back(w.ok(shop("m1"), Void{a.id}).ledger_seq);
+  Outcome sale = w.ok(shop("m2"), Redeem{w.c1, 300, ""});
+  m2.push_back(sale.ledger_seq);
+  m2.push_back(w.ok(shop("m2"), RefundRedemption{sale.id, 100}).ledger_seq);
+  // Another shop's refund of its own sale is refused and lists nothing.
+  w.declined(shop("m1"), RefundRedemption{sale.id, 100}, Code::not_found);
+  REQUIRE(m1.size() == 7);
+
+  for (std::size_t limit : {1, 2, 3, 6, 7, 8, 500}) {
+    INFO("limit " << limit);
+    CHECK(all_pages(w.store, "m1", limit) == m1);
+    CHECK(all_pages(w.store, "m2", limit) == m2);
+    CHECK(all_pages(w.store, "m10", limit) == m10);
+  }
+  // Exactly a full last page: no cursor (nothing more), as with a short one.
+  EntryPage exact = shop_page(w.store, "m1", 0, 7);
+  CHECK(exact.entries.size() == 7);
+  CHECK(exact.next_after == 0);
+  EntryPage first = shop_page(w.store, "m1", 0, 6);
+  CHECK(first.next_after == m1[5]);
+  EntryPage rest = shop_page(w.store, "m1", first.next_after, 6);
+  CHECK(seqs_of(rest.entries) == std::vector<std::uint64_t>{m1[6]});
+  CHECK(rest.next_after == 0);
+  // A cursor past the end, or between entries, starts after that seq.
+  CHECK(shop_page(w.store, "m1", m1.back(), 10).entries.empty());
+  CHECK(shop_page(w.store, "m1", UINT64_MAX, 10).entries.empty());
+  CHECK(seqs_of(shop_page(w.store, "m1", m1[2] - 1, 1).entries) ==
+        std::vector<std::uint64_t>{m1[2]});
+
+  for (const Entry& e : shop_page(w.store, "m1", 0, 500).entries) {
+    CHECK(e.merchant == "m1");
+    CHECK(e.card.size() == 16);
+  }
+  CHECK(kinds_of(shop_page(w.store, "m1", m1[4], 10).entries) ==
+        std::vector<EntryKind>{EntryKind::hold, EntryKind::release});
+  CHECK(shop_page(w.store, "nobody", 0, 10).entries.empty());
+  CHECK(shop_page(w.store, "m", 0, 10).entries.empty());
+  // The admin's entries (fund, issue) are listed under no shop.
+  CHECK(all_pages(w.store, "m1", 500).size() == 7);
+  w.audit_clean();
+}
+
+TEST_CASE("ledger index: limits outside 1..transactions_page_max are refused") {
+  World w;
+  auto zero = merchant_entries(w.store, "m1", INT64_MIN, INT64_MAX, 0, 0);
+  CHECK(zero.status().code() == StatusCode::invalid_argument);
+  auto big =
+      merchant_entries(w.store, "m1", INT64_MIN, INT64_MAX, 0, limits::transactions_page_max + 1);
+  CHECK(big.status().code() == StatusCode::invalid_argument);
+  CHECK(card_entries(w.store, w.c1, 0).status().code() == StatusCode::invalid_argument);
+  CHECK(card_entries(w.store, w.c1, limits::transactions_page_max).ok());
+}
+
+TEST_CASE(
+    "ledger index: a time window is [from, to), in seq order even if the clock stepped back") {
+  World w;
+  std::vector<std::uint64_t> seqs;
+  std::vector<TimeMs> times;
+  for (int i = 0; i < 6; ++i) {
+    w.clock.set(kT0 + (i + 1) * kHour);
+    times.push_back(w.clock.now_ms());
+    seqs.push_back(w.ok(shop("m1"), Redeem{w.c1, 100, ""}).ledger_seq);
+  }
+  // Hours 1..6. [2h, 4h) holds the 2nd and 3rd; `from` is inclusive, `to` exclusive.
+  CHECK(all_pages(w.store, "m1", 500, times[1], times[3]) ==
+        std::vector<std::uint64_t>{seqs[1], seqs[2]});
+  CHECK(all_pages(w.store, "m1", 1, times[1], times[3]) ==
+        std::vector<std::uint64_t>{seqs[1], seqs[2]});
+  CHECK(all_pages(w.store, "m1", 500, times[1], times[1] + 1) ==
+        std::vector<std::uint64_t>{seqs[1]});
+  CHECK(all_pages(w.store, "m1", 500, times[1], times[1]).empty());
+  CHECK(all_pages(w.store, "m1", 500, times[5] + 1, INT64_MAX).empty());
+  CHECK(all_pages(w.store, "m1", 500, INT64_MIN, times[0]).empty());
+  CHECK(all_pages(w.store, "m1", 500, times[4], INT64_MAX) ==
+        std::vector<std::uint64_t>{seqs[4], seqs[5]});
+  // A page that ends because the window is full says so with a cursor.
+  EntryPage page = shop_page(w.store, "m1", 0, 1, times[1], times[3]);
+  CHECK(seqs_of(page.entries) == std::vector<std::uint64_t>{seqs[1]});
+  CHECK(page.next_after == seqs[1]);
+
+  // The clock steps back an hour and a half: the entry keeps its own time,
+  // and the window still lists entries in seq order.
+  w.clock.set(times[5] - 90 * kMinute);  // between hours 4 and 5
+  std::uint64_t late = w.ok(shop("m1"), Redeem{w.c1, 100, ""}).ledger_seq;
+  CHECK(all_pages(w.store, "m1", 500, times[3], times[4]) ==
+        std::vector<std::uint64_t>{seqs[3], late});
+  CHECK(all_pages(w.store, "m1", 1, times[3], INT64_MAX) ==
+        std::vector<std::uint64_t>{seqs[3], seqs[4], seqs[5], late});
+  w.audit_clean();
+}
+
+TEST_CASE("ledger index: a page reads at most entry_index_scan_rows_max rows, then a cursor") {
+  World w;
+  std::uint64_t sale = w.ok(shop("m1"), Redeem{w.c1, 100, ""}).ledger_seq;
+  // Rows outside the window (index rows written by hand; their entries are
+  // never read, being out of the window) between the shop's real entry and
+  // a later one.
+  WriteSet set;
+  const std::uint64_t fake_from = 1'000'000;
+  for (std::uint64_t i = 0; i < limits::entry_index_scan_rows_max + 5; ++i) {
+    set.put(Space::state, keys::merchant_entry("m1", fake_from + i),
+            encode_index_value(kT0 - kDay));
+  }
+  REQUIRE(w.store.write(set).ok());
+  EntryPage first = shop_page(w.store, "m1", 0, 10, kT0, INT64_MAX);
+  CHECK(seqs_of(first.entries) == std::vector<std::uint64_t>{sale});
+  // The budget ran out among the fake rows: the page ends with a cursor.
+  CHECK(first.next_after == fake_from + limits::entry_index_scan_rows_max - 2);
+  EntryPage second = shop_page(w.store, "m1", first.next_after, 10, kT0, INT64_MAX);
+  CHECK(second.entries.empty());
+  CHECK(second.next_after == 0);
+}
+
+TEST_CASE("ledger index: a card's last entries, newest first; a replaced card keeps its own") {
+  World w;
+  Outcome sale = w.ok(shop("m1"), Redeem{w.c1, 1'000, ""});
+  Outcome hold = w.ok(shop("m2"), Authorize{w.c1, 2'000, "", 0});
+  Outcome r = w.ok(admin(), ReplaceCard{w.c1});
+  const CardId fresh = card_id(r.new_card);
+  Outcome spent = w.ok(shop("m1"), Redeem{fresh, 500, ""});
+  Outcome cap = w.ok(shop("m2"), Capture{hold.id, 1'500});  // the rest goes to the new card
+  Outcome f = w.ok(shop("m1"), RefundRedemption{sale.id, 300});
+
+  // The old card: issue, sale, hold, transfer; the capture and its release,
+  // and the refund of its sale (paid to the new card) name it too.
+  std::vector<Entry> old_list = last_of_card(w.store, w.c1, 100);
+  CHECK(kinds_of(old_list) == std::vector<EntryKind>{EntryKind::refund, EntryKind::release,
+                                                     EntryKind::capture, EntryKind::transfer,
+                                                     EntryKind::hold, EntryKind::redeem,
+                                                     EntryKind::issue});
+  CHECK(old_list[0].seq == f.ledger_seq);
+  CHECK(old_list[0].card == id_of(w.c1));  // the refund names the card redeemed
+  CHECK(old_list[0].to == Account{AccountKind::card, r.new_card});
+  CHECK(old_list[3].seq == r.ledger_seq);
+  CHECK(old_list.back().seq == sale.ledger_seq - 1);
+  for (std::size_t i = 1; i < old_list.size(); ++i) CHECK(old_list[i - 1].seq > old_list[i].seq);
+
+  // The new card: the transfer in, its own sale, the release and the refund
+  // paid to it; not the old card's earlier history, nor the capture.
+  std::vector<Entry> new_list = last_of_card(w.store, fresh, 100);
+  CHECK(kinds_of(new_list) == std::vector<EntryKind>{EntryKind::refund, EntryKind::release,
+                                                     EntryKind::redeem, EntryKind::transfer});
+  CHECK(new_list[2].seq == spent.ledger_seq);
+  CHECK(new_list[1].seq == cap.ledger_seq + 1);
+
+  // The last N: a prefix of the full list.
+  std::vector<Entry> two = last_of_card(w.store, w.c1, 2);
+  CHECK(seqs_of(two) == std::vector<std::uint64_t>{old_list[0].seq, old_list[1].seq});
+  CHECK(last_of_card(w.store, card_id("0000000000000000"), 10).empty());
+  const CardId empty = w.issue("p1", "ben-empty", 0);  // issued with 0: no entry
+  CHECK(last_of_card(w.store, empty, 10).empty());
+
+  // The shops: m2 sees its hold, capture and release; m1 its sales and refund.
+  CHECK(kinds_of(shop_page(w.store, "m2", 0, 100).entries) ==
+        std::vector<EntryKind>{EntryKind::hold, EntryKind::capture, EntryKind::release});
+  CHECK(kinds_of(shop_page(w.store, "m1", 0, 100).entries) ==
+        std::vector<EntryKind>{EntryKind::redeem, EntryKind::redeem, EntryKind::refund});
+  w.audit_clean();
+}
+
+TEST_CASE("ledger index: holds released by expiry or close are listed under their shop") {
+  World w;
+  Outcome a = w.ok(shop("m2"), Authorize{w.c1, 700, "", 60});
+  Outcome b = w.ok(shop("m2"), Authorize{w.c1, 300, "", 0});
+  w.clock.set(a.expires_at_ms);
+  w.settle();  // sweeps the first hold
+  w.clock.set(kApr1 + kHour);
+  w.ok(admin(), CloseProgramme{"p1"});  // its sweep or the close releases the second
+  std::vector<Entry> m2 = shop_page(w.store, "m2", 0, 100).entries;
+  REQUIRE(m2.size() == 4);
+  CHECK(kinds_of(m2) == std::vector<EntryKind>{EntryKind::hold, EntryKind::hold, EntryKind::release,
+                                               EntryKind::release});
+  CHECK(m2[2].ref == a.id);
+  CHECK(m2[3].ref == b.id);
+  CHECK(m2[2].merchant == "m2");
+  CHECK(m2[3].merchant == "m2");
+  CHECK(shop_page(w.store, "m1", 0, 100).entries.empty());
+  // The card lists the expiry of its balance at close as its newest entry.
+  CHECK(last_of_card(w.store, w.c1, 1).front().kind == EntryKind::expire);
+  w.audit_clean();
+}
+
+TEST_CASE("ledger index: rows are written in the same store write as their entry") {
+  World w;
+  const int writes = w.store.writes();
+  Outcome sale = w.ok(shop("m1"), Redeem{w.c1, 100, ""});
+  CHECK(w.store.writes() == writes + 1);
+  auto row = w.store.get(Space::state, keys::merchant_entry("m1", sale.ledger_seq));
+  REQUIRE(row.ok());
+  REQUIRE(row->has_value());
+  TimeMs t = 0;
+  CHECK(decode_index_value(**row, t).ok());
+  CHECK(t == sale.time_ms);
+  auto card_row = w.store.get(Space::state, keys::card_entry(w.c1, sale.ledger_seq));
+  REQUIRE(card_row.ok());
+  CHECK(card_row->has_value());
+}
+
+TEST_CASE("codec: ledger index keys") {
+  const CardId c = card_id("0000000000000001");
+  CHECK(keys::index_entry_seq(keys::merchant_entry("m1", 42)) == 42);
+  CHECK(keys::index_entry_seq(keys::card_entry(c, 42)) == 42);
+  CHECK(keys::index_entry_seq("e/") == 0);
+  CHECK(keys::merchant_entry("m1", 9) < keys::merchant_entry("m1", 10));
+  CHECK(keys::card_entry(c, 10) < keys::card_entry(c, 9));  // newest first
+  CHECK(keys::merchant_entry("m1", 1).starts_with(keys::merchant_entries_prefix("m1")));
+  CHECK_FALSE(keys::merchant_entry("m10", 1).starts_with(keys::merchant_entries_prefix("m1")));
+  CHECK(keys::card_entry(c, 1).starts_with(keys::card_entries_prefix(c)));
+  TimeMs t = 0;
+  CHECK(decode_index_value(encode_index_value(-5), t).ok());
+  CHECK(t == -5);
+  CHECK_FALSE(decode_index_value(encode_index_value(1) + "x", t).ok());
+
+  Entry e;
+  e.seq = 7;
+  e.time_ms = 1234;
+  e.kind = EntryKind::refund;
+  e.from = {AccountKind::payable, "m1:p1"};
+  e.to = {AccountKind::card, "0000000000000002"};
+  e.card = "0000000000000001";
+  e.merchant = "m1";
+  std::vector<IndexRow> rows = index_rows(e);
+  REQUIRE(rows.size() == 3);  // m1 once (merchant and payable), both cards
+  CHECK(rows[0].key == keys::merchant_entry("m1", 7));
+  CHECK(rows[1].key == keys::card_entry(c, 7));
+  CHECK(rows[2].key == keys::card_entry(card_id("0000000000000002"), 7));
+  for (const IndexRow& row : rows) CHECK(row.value == encode_index_value(1234));
+}

@@ -137,6 +137,12 @@ struct Api {
     CHECK(res[http::field::content_type] == "application/json");
     return res;
   }
+  // A GET whose answer may be HTML (the beneficiary's page).
+  Response page(std::string_view target) {
+    Request req{http::verb::get, target, 11};
+    req.prepare_payload();
+    return handle_request(*ctx, req);
+  }
   Response get(std::string_view target, std::string_view api_key = "") {
     return send(http::verb::get, target, "", api_key);
   }
@@ -249,7 +255,9 @@ TEST_CASE("route_of names the matched pattern; route_list has every route") {
   req.target("/v1/public/cards/abc?x=1");
   CHECK(buoni::api::route_of(req) == "/v1/public/cards/{token}");
   auto list = buoni::api::route_list();
-  CHECK(list.size() == 20);
+  CHECK(list.size() == 22);
+  CHECK(std::find(list.begin(), list.end(), "GET /v1/transactions") != list.end());
+  CHECK(std::find(list.begin(), list.end(), "GET /c/{token}") != list.end());
   CHECK(std::find(list.begin(), list.end(), "POST /v1/redemptions") != list.end());
   CHECK(std::find(list.begin(), list.end(), "GET /readyz") != list.end());
 }
@@ -611,6 +619,237 @@ TEST_CASE("public card view: by token only, no key") {
   CHECK_ERR(w.get("/v1/public/cards/" + forged), 400, "invalid_card");
   w.clock.set(at("2026-04-01", 8));
   CHECK_ERR(w.get("/v1/public/cards/" + w.card.link), 402, "card_expired");
+}
+
+TEST_CASE("public card view: the last transactions, with day, kind, amount and shop only") {
+  World w;
+  CHECK_OK(w.redeem(w.m1, w.card.number, 1250), 201);
+  std::string hold = str(parsed(w.authorize(w.m1, w.card.number, 700)), "id");
+  CHECK_OK(w.shop(w.m1, "/v1/authorizations/" + hold + "/void", ""), 200);
+  json::object o = parsed(w.get("/v1/public/cards/" + w.card.link));
+  REQUIRE(o.contains("last_transactions"));
+  json::array list = o["last_transactions"].as_array();
+  REQUIRE(list.size() == 4);  // newest first: void, authorization, redemption, issue
+  std::vector<std::string> kinds;
+  for (const auto& v : list) {
+    const json::object& t = v.as_object();
+    kinds.push_back(str(t, "kind"));
+    CHECK(str(t, "date") == "2026-02-10");
+    for (const auto& kv : t) {
+      std::string_view k = kv.key();
+      CHECK_MESSAGE((k == "date" || k == "kind" || k == "amount_cents" || k == "shop"),
+                    "unexpected field " << k);
+    }
+  }
+  CHECK(kinds == std::vector<std::string>{"void", "authorization", "redemption", "issue"});
+  json::object sale = list[2].as_object();
+  CHECK(num(sale, "amount_cents") == 1250);
+  CHECK(str(sale, "shop") == "Shop m1");
+  CHECK_FALSE(list[3].as_object().contains("shop"));  // the issue is the operator's
+  // At most public_transactions_max.
+  for (int i = 0; i < 12; ++i) CHECK_OK(w.redeem(w.m1, w.card.number, 10), 201);
+  json::object later = parsed(w.get("/v1/public/cards/" + w.card.link));
+  CHECK(later["last_transactions"].as_array().size() == buoni::limits::public_transactions_max);
+}
+
+// ---- transactions ----------------------------------------------------------
+
+namespace {
+
+std::vector<std::string> field_strings(const json::array& list, std::string_view name) {
+  std::vector<std::string> out;
+  for (const auto& v : list) out.push_back(str(v.as_object(), name));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("transactions: a shop's own entries, page by page with a cursor") {
+  World w;
+  std::string m2 = w.merchant("m2", R"(["p1"])", "11111111115");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    w.clock.advance(kMinute);
+    ids.push_back(str(parsed(w.redeem(w.m1, w.card.number, 100 + i)), "id"));
+    CHECK_OK(w.redeem(m2, w.card.number, 5), 201);
+  }
+  std::string hold = str(parsed(w.authorize(w.m1, w.card.number, 700)), "id");
+  CHECK_OK(w.shop(w.m1, "/v1/authorizations/" + hold + "/void", ""), 200);
+  std::string hold2 = str(parsed(w.authorize(w.m1, w.card.number, 900)), "id");
+  CHECK_OK(w.shop(w.m1, "/v1/authorizations/" + hold2 + "/capture", R"({"amount_cents":600})"),
+           201);
+  std::string rf = str(parsed(w.shop(w.m1, "/v1/refunds",
+                                     R"({"redemption_id":")" + ids[0] + R"(","amount_cents":50})")),
+                       "id");
+
+  Response all = w.get("/v1/transactions", w.m1);
+  CHECK_OK(all, 200);
+  json::object body = parsed(all);
+  CHECK_FALSE(body.contains("next_cursor"));
+  json::array list = body["transactions"].as_array();
+  CHECK(field_strings(list, "kind") ==
+        std::vector<std::string>{"redemption", "redemption", "redemption", "authorization", "void",
+                                 "authorization", "capture", "release", "refund"});
+  CHECK(str(list[0].as_object(), "id") == ids[0]);
+  CHECK(str(list[3].as_object(), "id") == hold);
+  CHECK(str(list[4].as_object(), "id") == hold);
+  CHECK(str(list[6].as_object(), "id").starts_with("rd_"));
+  CHECK(str(list[8].as_object(), "id") == rf);
+  json::object first = list[0].as_object();
+  CHECK(num(first, "amount_cents") == 100);
+  CHECK(str(first, "card_number").starts_with("****-****-****-"));
+  CHECK(str(first, "card_number") != w.card.number);
+  CHECK(str(first, "created_at") == "2026-02-10T10:01:00Z");
+  CHECK(num(list[7].as_object(), "amount_cents") == 300);
+  std::int64_t previous = 0;
+  for (const auto& v : list) {
+    CHECK(num(v.as_object(), "seq") > previous);
+    previous = num(v.as_object(), "seq");
+  }
+
+  // Pages of 4: 4 + 4 + 1, each with the cursor of the one before.
+  std::vector<std::string> paged;
+  std::string cursor;
+  int pages = 0;
+  for (; pages < 10; ++pages) {
+    std::string target = "/v1/transactions?limit=4";
+    if (!cursor.empty()) target += "&cursor=" + url_encode(cursor);
+    json::object page = parsed(w.get(target, w.m1));
+    for (const auto& v : page["transactions"].as_array())
+      paged.push_back(str(v.as_object(), "kind"));
+    if (!page.contains("next_cursor")) break;
+    CHECK(page["transactions"].as_array().size() == 4);
+    cursor = str(page, "next_cursor");
+  }
+  CHECK(pages == 2);
+  CHECK(paged == field_strings(list, "kind"));
+  // A page that ends exactly at the last entry has no cursor.
+  CHECK_FALSE(parsed(w.get("/v1/transactions?limit=9", w.m1)).contains("next_cursor"));
+  CHECK(parsed(w.get("/v1/transactions?limit=8", w.m1)).contains("next_cursor"));
+
+  // The other shop sees its three sales only.
+  json::array theirs = parsed(w.get("/v1/transactions", m2))["transactions"].as_array();
+  CHECK(field_strings(theirs, "kind") ==
+        std::vector<std::string>{"redemption", "redemption", "redemption"});
+  for (const auto& v : theirs) CHECK(num(v.as_object(), "amount_cents") == 5);
+
+  CHECK_ERR(w.get("/v1/transactions"), 401, "unauthorized");
+  CHECK_ERR(w.get("/v1/transactions", kAdmin), 403, "forbidden");
+}
+
+TEST_CASE("transactions: from and to, as RFC 3339 times or days; bad parameters are 400") {
+  World w;
+  w.clock.set(at("2026-02-10", 9));
+  CHECK_OK(w.redeem(w.m1, w.card.number, 101), 201);
+  w.clock.set(at("2026-02-11", 9));
+  CHECK_OK(w.redeem(w.m1, w.card.number, 102), 201);
+  w.clock.set(at("2026-02-12", 9));
+  CHECK_OK(w.redeem(w.m1, w.card.number, 103), 201);
+  auto amounts = [&](const std::string& query) {
+    Response res = w.get("/v1/transactions?" + query, w.m1);
+    INFO(query << ": " << res.body());
+    REQUIRE(res.result_int() == 200);
+    std::vector<std::int64_t> out;
+    json::object body = parsed(res);
+    for (const auto& v : body["transactions"].as_array()) {
+      out.push_back(num(v.as_object(), "amount_cents"));
+    }
+    return out;
+  };
+  using V = std::vector<std::int64_t>;
+  CHECK(amounts("from=2026-02-11") == V{102, 103});
+  CHECK(amounts("to=2026-02-11") == V{101, 102});  // a day as `to` counts whole
+  CHECK(amounts("from=2026-02-11&to=2026-02-11") == V{102});
+  CHECK(amounts("from=2026-02-11T09:00:00Z") == V{102, 103});  // from is inclusive
+  CHECK(amounts("to=2026-02-11T09:00:00Z") == V{101});         // to is exclusive
+  CHECK(amounts("from=2026-02-11T08:59:59.999Z&to=2026-02-11T09:00:00.001Z") == V{102});
+  CHECK(amounts("from=2026-02-11T10:00:00%2B01:00") == V{102, 103});  // 09:00Z
+  CHECK(amounts("from=2026-02-11T10:00:01+01:00") == V{103});         // '+' read as ' '
+  CHECK(amounts("to=2026-02-11T04:00:00-05:00") == V{101});           // 09:00Z exclusive
+  CHECK(amounts("to=2026-02-11T04:00:01-05:00") == V{101, 102});
+  CHECK(amounts("from=2026-02-13") == V{});
+  CHECK(amounts("from=2026-02-11&limit=1") == V{102});
+
+  for (const char* bad :
+       {"from=yesterday", "from=2026-02-30", "from=2026-02-11T25:00:00Z",
+        "from=2026-02-11T09:00:00", "to=2026-02-11 09:00:00Z", "from=2026-02-11T09:00:00.Z",
+        "from=2026-02-12&to=2026-02-11", "limit=0", "limit=501", "limit=abc", "limit=", "limit=-1",
+        "cursor=abc", "cursor=s", "cursor=s01", "cursor=s99999999999999999999", "cursor=", "page=2",
+        "from=2026-02-11T09:00:00Z&to=2026-02-11T09:00:00Z"}) {
+    INFO(std::string(bad));
+    CHECK_ERR(w.get(std::string("/v1/transactions?") + bad, w.m1), 400, "invalid_field");
+  }
+  CHECK_OK(w.get("/v1/transactions?limit=500&cursor=s18446744073709551615", w.m1), 200);
+}
+
+// ---- the beneficiary's page -------------------------------------------------
+
+TEST_CASE("card page: an HTML page in Italian and English, escaped, no scripts") {
+  World w;
+  Response shop = w.admin("/v1/merchants", R"({"id":"m9","name":"Bar <Sole> & \"Luna\"",)"
+                                           R"("vat_number":"11111111115","programmes":["p1"]})");
+  CHECK_OK(shop, 201);
+  std::string m9 = str(parsed(shop), "api_key");
+  Card rich = w.issue("p1", "FAM-2", 123456);
+  CHECK_OK(w.redeem(m9, rich.number, 1250), 201);
+  CHECK_OK(w.authorize(m9, rich.number, 100), 201);
+
+  Response res = w.page("/c/" + rich.link);
+  CHECK(res.result_int() == 200);
+  CHECK(res[http::field::content_type] == "text/html; charset=utf-8");
+  CHECK(res[http::field::cache_control] == "no-store");
+  CHECK(res["Referrer-Policy"] == "no-referrer");
+  const std::string& html = res.body();
+  CHECK(html.starts_with("<!DOCTYPE html>"));
+  CHECK(html.find("<meta name=\"viewport\"") != std::string::npos);
+  CHECK(html.find("€ 1.221,06") != std::string::npos);  // 123456 - 1250 - 100 held
+  CHECK(html.find("€1,221.06") != std::string::npos);
+  CHECK(html.find("€ 1,00") != std::string::npos);  // the held amount
+  CHECK(html.find("attiva") != std::string::npos);
+  CHECK(html.find("active") != std::string::npos);
+  CHECK(html.find("31/03/2026") != std::string::npos);
+  CHECK(html.find("2026-03-31") != std::string::npos);
+  CHECK(html.find("Ultimi movimenti") != std::string::npos);
+  CHECK(html.find("Last transactions") != std::string::npos);
+  CHECK(html.find("−€ 12,50") != std::string::npos);
+  CHECK(html.find("Bar &lt;Sole&gt; &amp; &quot;Luna&quot;") != std::string::npos);
+  CHECK(html.find("<Sole>") == std::string::npos);
+  CHECK(html.find("<script") == std::string::npos);
+  CHECK(html.find("http") == std::string::npos);  // nothing loaded from elsewhere
+  CHECK(html.find(rich.link) == std::string::npos);
+  CHECK(html.find(rich.number) == std::string::npos);
+  CHECK(html.find("FAM-2") == std::string::npos);
+  CHECK(html.find("<section lang=\"it\">") < html.find("<section lang=\"en\">"));
+  // The QR text, percent-encoded, gives the same page.
+  CHECK(w.page("/c/" + url_encode(rich.token)).body() == html);
+}
+
+TEST_CASE("card page: bad, expired and unknown tokens get HTML error pages, never the token") {
+  World w;
+  auto check_error = [&](const std::string& target, int status, const std::string& code,
+                         const std::string& secret) {
+    Response res = w.page(target);
+    INFO(target << ": " << res.body());
+    CHECK(res.result_int() == status);
+    CHECK(res[http::field::content_type] == "text/html; charset=utf-8");
+    CHECK(res[http::field::cache_control] == "no-store");
+    CHECK(res.body().find("<!DOCTYPE html>") == 0);
+    CHECK(res.body().find(code) != std::string::npos);
+    if (!secret.empty()) CHECK(res.body().find(secret) == std::string::npos);
+  };
+  std::string forged = w.card.link;
+  forged[20] = forged[20] == 'A' ? 'B' : 'A';
+  check_error("/c/" + forged, 400, "invalid_card", forged);
+  check_error("/c/" + w.card.number, 400, "invalid_card", w.card.number);
+  check_error("/c/%3Cscript%3E", 400, "invalid_card", "<script>");
+  check_error("/c/" + w.card.link + "?x=1", 400, "invalid_field", w.card.link);
+  check_error("/c/", 404, "not_found", "");
+  buoni::SeededRandom other(7);
+  std::string unknown =
+      buoni::make_token_link(w.key, CardId::random(other), *buoni::engine::parse_day("2026-03-31"));
+  check_error("/c/" + unknown, 404, "unknown_card", unknown);
+  w.clock.set(at("2026-04-01", 8));
+  check_error("/c/" + w.card.link, 402, "card_expired", w.card.link);
 }
 
 // ---- redemptions ----------------------------------------------------------

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <set>
 
 #include "api/error_table.h"
 #include "api/render.h"
@@ -101,43 +102,99 @@ int report_status(const Common& common, const Status& status) {
   return usage ? exit_usage : exit_failed;
 }
 
+namespace {
+
+std::string with_replay_note(std::string text, bool replayed) {
+  if (replayed) text += "\n(replayed: this idempotency key was used before; nothing changed)";
+  return text;
+}
+
+int print_outcome_decline(const Common& common, const engine::Outcome& o) {
+  bool usage = o.code == engine::Code::invalid_field || o.code == engine::Code::invalid_amount;
+  return print_error(common, api::error_json(o.code, o), usage ? exit_usage : exit_declined);
+}
+
+}  // namespace
+
+std::string field(const json::object& answer, std::string_view name) {
+  const json::value* v = answer.if_contains(name);
+  if (!v) return "";
+  if (v->is_string()) return std::string(v->get_string());
+  if (v->is_int64()) return std::to_string(v->get_int64());
+  if (v->is_uint64()) return std::to_string(v->get_uint64());
+  if (v->is_bool()) return v->get_bool() ? "true" : "false";
+  if (v->is_null()) return "";
+  return json::serialize(*v);
+}
+
+int print_ok(const Common& common, const json::object& answer, JsonText text, bool replayed) {
+  print(common, answer, with_replay_note(text(answer), replayed));
+  return exit_ok;
+}
+
+int print_error(const Common& common, const json::object& answer, int exit_code,
+                std::string_view what) {
+  if (common.json) std::cout << json::serialize(answer) << "\n";
+  json::object error;
+  if (const json::value* e = answer.if_contains("error"); e && e->is_object()) {
+    error = e->get_object();
+  }
+  std::string line =
+      "buoni: " + std::string(what) + ": " + field(error, "code") + ": " + field(error, "message");
+  if (error.contains("balance_cents")) {
+    line += " (balance " + field(error, "balance_cents") + " cents)";
+  }
+  std::cerr << line << "\n";
+  return exit_code;
+}
+
+int print_result(const Common& common, const engine::Command& command,
+                 const StatusOr<engine::Result>& result, JsonText text, const Extend& extend) {
+  if (!result.ok()) return report_status(common, result.status());
+  const engine::Outcome& o = result->outcome;
+  if (!o.ok()) return print_outcome_decline(common, o);
+  json::object body = api::outcome_json(command, o);
+  if (extend) extend(*result, body);
+  return print_ok(common, body, text, result->replayed);
+}
+
 int print_result(const Common& common, const engine::Command& command,
                  const StatusOr<engine::Result>& result, TextOf text) {
   if (!result.ok()) return report_status(common, result.status());
   const engine::Outcome& o = result->outcome;
-  if (!o.ok()) {
-    json::object body = api::error_json(o.code, o);
-    if (common.json) std::cout << json::serialize(body) << "\n";
-    std::string line = "buoni: declined: " + std::string(engine::code_name(o.code)) + ": " +
-                       std::string(engine::code_message(o.code));
-    if (o.code == engine::Code::insufficient_funds) {
-      line += " (balance " + std::to_string(o.balance_cents) + " cents)";
-    }
-    std::cerr << line << "\n";
-    bool usage = o.code == engine::Code::invalid_field || o.code == engine::Code::invalid_amount;
-    return usage ? exit_usage : exit_declined;
-  }
-  json::object body = api::outcome_json(command, o);
-  std::string human = text(command, o);
-  if (result->replayed) {
-    human += "\n(replayed: this idempotency key was used before; nothing changed)";
-  }
-  print(common, body, human);
+  if (!o.ok()) return print_outcome_decline(common, o);
+  print(common, api::outcome_json(command, o),
+        with_replay_note(text(command, o), result->replayed));
   return exit_ok;
 }
 
 int print_decline(const Common& common, engine::Code code) {
   engine::Outcome o;
   o.code = code;
-  return print_result(common, engine::Void{}, engine::Result{o, false}, nullptr);
+  return print_outcome_decline(common, o);
 }
 
-int run_command(const Common& common, engine::Request request, TextOf text) {
+int run_command(const Common& common, engine::Request request, JsonText text) {
   auto node = Node::open(common.dir());
   if (!node.ok()) return report_status(common, node.status());
   engine::Command command = request.command;
   auto result = (*node)->engine().execute(std::move(request));
   return print_result(common, command, result, text);
+}
+
+namespace {
+std::set<const CLI::App*>& server_commands() {
+  static std::set<const CLI::App*> commands;
+  return commands;
+}
+}  // namespace
+
+void allow_server(const CLI::App* command) {
+  server_commands().insert(command);
+}
+
+bool takes_server(const CLI::App* command) {
+  return server_commands().contains(command);
 }
 
 }  // namespace buoni::tools

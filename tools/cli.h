@@ -9,7 +9,9 @@
 #include <string>
 #include <string_view>
 
+#include <CLI/CLI.hpp>
 #include <boost/json.hpp>
+#include <functional>
 
 #include "crypto/card_number.h"
 #include "crypto/status.h"
@@ -24,12 +26,23 @@ inline constexpr int exit_declined = 1;
 inline constexpr int exit_usage = 2;
 inline constexpr int exit_failed = 3;
 
-// Options every command takes.
+// Options every command takes. With --server URL (and --key KEY or
+// $BUONI_KEY, the admin key), the operator commands that change state go
+// through the server's admin API instead of opening the data directory
+// (tools/remote.h); the others refuse --server.
 struct Common {
   std::string data = "./data";
   bool json = false;
+  std::string server;  // "" : local mode, on the data directory
+  std::string key;     // the admin key for --server (--key, else $BUONI_KEY)
   [[nodiscard]] DataDir dir() const { return DataDir{data}; }
+  [[nodiscard]] bool remote() const { return !server.empty(); }
 };
+
+// Marks a (sub)command as one that takes --server; main refuses --server
+// (usage error) for every other command.
+void allow_server(const CLI::App* command);
+[[nodiscard]] bool takes_server(const CLI::App* command);
 
 // A malformed argument: printed as one line, exit 2.
 struct UsageError {
@@ -56,14 +69,37 @@ int report_status(const Common& common, const Status& status);
 // Prints one JSON object (pretty) or the text lines, as --json says.
 void print(const Common& common, const boost::json::object& json, std::string_view text);
 
+// The human form of a success, made from the JSON answer the HTTP API gives
+// (and --json prints), so local and --server mode print the same text.
+using JsonText = std::string (*)(const boost::json::object& answer);
+// A field of an answer as text: a string as is, a number in decimal, a bool
+// as true/false; "" when absent (answers from a server are not trusted to
+// be complete).
+[[nodiscard]] std::string field(const boost::json::object& answer, std::string_view name);
+
+// Prints a successful answer: the object with --json, else text(answer)
+// (plus a note when it is a replay of an idempotency key). Returns 0.
+int print_ok(const Common& common, const boost::json::object& answer, JsonText text, bool replayed);
+// Prints an error answer {"error": {"code", "message", ...}}: the object
+// with --json; one line on stderr, "buoni: <what>: code: message". Returns
+// exit_code.
+int print_error(const Common& common, const boost::json::object& answer, int exit_code,
+                std::string_view what = "declined");
+
 // Prints a decline found outside the engine (e.g. a lookup of a missing object).
 int print_decline(const Common& common, engine::Code code);
 
+// Adds what the edge knows to an ok answer (a token, a PIN, a shop's key).
+using Extend = std::function<void(const engine::Result&, boost::json::object&)>;
+
 // Runs one command through the engine of a freshly opened Node and prints
 // the answer: `text` makes the human form of a success.
-using TextOf = std::string (*)(const engine::Command&, const engine::Outcome&);
-int run_command(const Common& common, engine::Request request, TextOf text);
+int run_command(const Common& common, engine::Request request, JsonText text);
 // The same with an engine already open (demo, bulk work).
+int print_result(const Common& common, const engine::Command& command,
+                 const StatusOr<engine::Result>& result, JsonText text, const Extend& extend = {});
+// The older form, text made from the engine's outcome.
+using TextOf = std::string (*)(const engine::Command&, const engine::Outcome&);
 int print_result(const Common& common, const engine::Command& command,
                  const StatusOr<engine::Result>& result, TextOf text);
 

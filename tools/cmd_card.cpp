@@ -6,32 +6,51 @@
 #include "engine/queries.h"
 #include "tools/card_ref.h"
 #include "tools/commands.h"
+#include "tools/remote.h"
 
 namespace buoni::tools {
 
 namespace {
 
-std::string card_line(std::string_view verb, const engine::Outcome& o) {
-  CardId id = *parse_card_number(o.card).id;
-  return std::string(verb) + " card " + format_card_number(id) + ": balance_cents " +
-         std::to_string(o.balance_cents) + ", held_cents " + std::to_string(o.held_cents) +
-         (o.status.empty() ? "" : ", " + o.status);
+namespace json = boost::json;
+
+// The human forms, from the API's answers (local and --server mode alike).
+std::string card_line(std::string_view verb, const json::object& c) {
+  std::string status = field(c, "status");
+  return std::string(verb) + " card " + field(c, "number") + ": balance_cents " +
+         field(c, "balance_cents") + ", held_cents " + field(c, "held_cents") +
+         (status.empty() ? "" : ", " + status);
 }
 
-std::string issued_text(const engine::Command&, const engine::Outcome& o) {
-  return card_line("issued", o);
+// The token, and the PIN of a new card (first answer only).
+std::string made_lines(const json::object& c) {
+  std::string text = "\ntoken " + field(c, "token");
+  if (c.contains("pin")) {
+    text += "\npin " + field(c, "pin") +
+            " (shown once: give it to the beneficiary; only its hash is kept)";
+  }
+  return text;
 }
-std::string loaded_text(const engine::Command&, const engine::Outcome& o) {
-  return card_line("loaded", o) + " (ledger seq " + std::to_string(o.ledger_seq) + ")";
+
+std::string issued_text(const json::object& c) {
+  return card_line("issued", c) + made_lines(c);
 }
-std::string status_text(const engine::Command&, const engine::Outcome& o) {
-  return card_line("updated", o);
+std::string loaded_text(const json::object& c) {
+  return card_line("loaded", c) + " (ledger seq " + field(c, "ledger_seq") + ")";
 }
-std::string replaced_text(const engine::Command&, const engine::Outcome& o) {
-  engine::Outcome fresh = o;
-  fresh.card = o.new_card;
-  return card_line("replacement", fresh) + "; old card " +
-         format_card_number(*parse_card_number(o.card).id) + " revoked";
+std::string status_text(const json::object& c) {
+  return card_line("updated", c);
+}
+std::string replaced_text(const json::object& c) {
+  auto old_card = parse_card_number(field(c, "replaces"));
+  std::string old_number = old_card.id ? format_card_number(*old_card.id) : field(c, "replaces");
+  return card_line("replacement", c) + "; old card " + old_number + " revoked" + made_lines(c);
+}
+std::string shown_text(const json::object& c) {
+  return "card " + field(c, "number") + " (" + field(c, "programme") + ", " +
+         field(c, "beneficiary_ref") + "): " + field(c, "status") + ", balance_cents " +
+         field(c, "balance_cents") + ", held_cents " + field(c, "held_cents") + ", valid until " +
+         field(c, "expires_at");
 }
 
 struct Args {
@@ -42,7 +61,7 @@ struct Args {
 // programme requires a PIN, makes one here at the edge, passes only its hash,
 // and shows it once with the answer (a replay shows none: it was never kept).
 int run_card_maker(const Common& common, Node& node, engine::Request request,
-                   const std::string& programme_id, TextOf text) {
+                   const std::string& programme_id, JsonText text) {
   auto programme = engine::find_programme(node.store(), programme_id);
   if (!programme.ok()) return report_status(common, programme.status());
   if (!programme->has_value()) return print_decline(common, engine::Code::not_found);
@@ -58,22 +77,16 @@ int run_card_maker(const Common& common, Node& node, engine::Request request,
   }
   engine::Command command = request.command;
   auto result = node.engine().execute(std::move(request));
-  if (!result.ok() || !result->outcome.ok()) return print_result(common, command, result, text);
-  const engine::Outcome& o = result->outcome;
-  CardId made = *parse_card_number(o.new_card.empty() ? o.card : o.new_card).id;
-  CardTokens tokens = card_tokens(node.signing_key(), made, (*programme)->valid_until_day);
-  boost::json::object body = api::outcome_json(command, o);
-  body["token"] = tokens.qr_text;
-  body["link"] = tokens.link;
-  std::string human = text(command, o) + "\ntoken " + tokens.qr_text;
-  if (result->replayed)
-    human += "\n(replayed: this idempotency key was used before; nothing changed)";
-  if (!pin.empty() && !result->replayed) {
-    body["pin"] = pin;
-    human += "\npin " + pin + " (shown once: give it to the beneficiary; only its hash is kept)";
-  }
-  print(common, body, human);
-  return exit_ok;
+  engine::Day expiry_day = (*programme)->valid_until_day;
+  return print_result(
+      common, command, result, text, [&](const engine::Result& r, json::object& body) {
+        const engine::Outcome& o = r.outcome;
+        CardId made = *parse_card_number(o.new_card.empty() ? o.card : o.new_card).id;
+        CardTokens tokens = card_tokens(node.signing_key(), made, expiry_day);
+        body["token"] = tokens.qr_text;
+        body["link"] = tokens.link;
+        if (!pin.empty() && !r.replayed) body["pin"] = pin;
+      });
 }
 
 // Opens the data directory's node for a card-making command.
@@ -84,9 +97,17 @@ int with_node(const Common& common, Fn fn) {
   return fn(**node);
 }
 
+// POST /v1/cards/{card}/<action> through the server.
+int card_post_remote(const Common& common, const std::string& card, std::string_view action,
+                     std::optional<json::object> body, const std::string& key, JsonText text) {
+  std::string target = "/v1/cards/" + card_segment(card) + "/" + std::string(action);
+  return run_remote(common, {"POST", target, std::move(body), key}, text);
+}
+
 void add_issue(CLI::App& card, Common& common, int& exit_code) {
   auto a = std::make_shared<Args>();
   auto* cmd = card.add_subcommand("issue", "issue one card (one per programme and beneficiary)");
+  allow_server(cmd);
   cmd->add_option("--programme", a->programme, "programme id")->required();
   cmd->add_option("--beneficiary-ref", a->ref, "the household's reference")->required();
   cmd->add_option("--amount-cents", a->amount, "amount put on the card")->required();
@@ -94,6 +115,13 @@ void add_issue(CLI::App& card, Common& common, int& exit_code) {
   cmd->callback([a, &common, &exit_code] {
     engine::IssueCard c{a->programme, a->ref,
                         parse_cents("--amount-cents", a->amount, limits::amount_cents_max, true)};
+    if (common.remote()) {
+      json::object body{{"programme", c.programme},
+                        {"beneficiary_ref", c.beneficiary_ref},
+                        {"amount_cents", c.amount_cents}};
+      exit_code = run_remote(common, {"POST", "/v1/cards", std::move(body), a->key}, issued_text);
+      return;
+    }
     exit_code = with_node(common, [&](Node& node) {
       return run_card_maker(common, node, {engine::Caller::admin(), a->key, c}, c.programme,
                             issued_text);
@@ -104,23 +132,34 @@ void add_issue(CLI::App& card, Common& common, int& exit_code) {
 void add_load(CLI::App& card, Common& common, int& exit_code) {
   auto a = std::make_shared<Args>();
   auto* cmd = card.add_subcommand("load", "top a card up from the programme's budget");
+  allow_server(cmd);
   cmd->add_option("--card", a->card, "card number or id")->required();
   cmd->add_option("--amount-cents", a->amount, "amount to add")->required();
   cmd->add_option("--idempotency-key", a->key, "makes a retry safe");
   cmd->callback([a, &common, &exit_code] {
-    engine::LoadCard c{card_arg(common, a->card),
-                       parse_cents("--amount-cents", a->amount, limits::amount_cents_max)};
+    engine::Cents cents = parse_cents("--amount-cents", a->amount, limits::amount_cents_max);
+    if (common.remote()) {
+      exit_code = card_post_remote(common, a->card, "loads", json::object{{"amount_cents", cents}},
+                                   a->key, loaded_text);
+      return;
+    }
+    engine::LoadCard c{card_arg(common, a->card), cents};
     exit_code = run_command(common, {engine::Caller::admin(), a->key, c}, loaded_text);
   });
 }
 
 void add_card_action(CLI::App& card, const char* name, const char* help, Common& common,
-                     int& exit_code, engine::Command (*make)(CardId), TextOf text) {
+                     int& exit_code, engine::Command (*make)(CardId), JsonText text) {
   auto a = std::make_shared<Args>();
   auto* cmd = card.add_subcommand(name, help);
+  allow_server(cmd);
   cmd->add_option("--card", a->card, "card number or id")->required();
   cmd->add_option("--idempotency-key", a->key, "makes a retry safe");
-  cmd->callback([a, make, text, &common, &exit_code] {
+  cmd->callback([a, name, make, text, &common, &exit_code] {
+    if (common.remote()) {
+      exit_code = card_post_remote(common, a->card, name, std::nullopt, a->key, text);
+      return;
+    }
     exit_code = run_command(
         common, {engine::Caller::admin(), a->key, make(card_arg(common, a->card))}, text);
   });
@@ -131,9 +170,14 @@ void add_replace(CLI::App& card, Common& common, int& exit_code) {
   auto* cmd = card.add_subcommand("replace",
                                   "revoke a (lost) card and move its balance to a "
                                   "new one (with a new PIN where PINs are required)");
+  allow_server(cmd);
   cmd->add_option("--card", a->card, "card number or id")->required();
   cmd->add_option("--idempotency-key", a->key, "makes a retry safe");
   cmd->callback([a, &common, &exit_code] {
+    if (common.remote()) {
+      exit_code = card_post_remote(common, a->card, "replace", std::nullopt, a->key, replaced_text);
+      return;
+    }
     engine::ReplaceCard c{card_arg(common, a->card)};
     exit_code = with_node(common, [&](Node& node) {
       auto old_card = engine::find_card(node.store(), c.card);
@@ -148,8 +192,13 @@ void add_replace(CLI::App& card, Common& common, int& exit_code) {
 void add_show(CLI::App& card, Common& common, int& exit_code) {
   auto a = std::make_shared<Args>();
   auto* cmd = card.add_subcommand("show", "show a card's status and balance");
+  allow_server(cmd);
   cmd->add_option("--card", a->card, "card number or id")->required();
   cmd->callback([a, &common, &exit_code] {
+    if (common.remote()) {
+      exit_code = run_remote(common, {"GET", "/v1/cards/" + card_segment(a->card)}, shown_text);
+      return;
+    }
     CardId id = card_arg(common, a->card);
     auto reader = Reader::open(common.dir());
     if (!reader.ok()) {
@@ -169,12 +218,7 @@ void add_show(CLI::App& card, Common& common, int& exit_code) {
             common, p.ok() ? corruption("card names a missing programme") : p.status());
         return;
       }
-      print(common, api::card_json(k, **p),
-            "card " + format_card_number(k.id) + " (" + k.programme + ", " + k.beneficiary_ref +
-                "): " + std::string(engine::card_status_name(k.status)) + ", balance_cents " +
-                std::to_string(k.available_cents) + ", held_cents " + std::to_string(k.held_cents) +
-                ", valid until " + engine::format_day((*p)->valid_until_day));
-      exit_code = exit_ok;
+      exit_code = print_ok(common, api::card_json(k, **p), shown_text, false);
     }
   });
 }

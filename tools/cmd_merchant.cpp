@@ -5,13 +5,34 @@
 #include "engine/queries.h"
 #include "engine/validate.h"
 #include "tools/commands.h"
+#include "tools/remote.h"
 
 namespace buoni::tools {
 
 namespace {
 
-std::string added_text(const engine::Command& c, const engine::Outcome&) {
-  return "added shop " + std::get<engine::AddMerchant>(c).id;
+namespace json = boost::json;
+
+// The human forms, from the API's answers (local and --server mode alike).
+std::string added_text(const json::object& m) {
+  std::string text = "added shop " + field(m, "id");
+  if (m.contains("api_key")) {
+    text +=
+        "\napi_key " + field(m, "api_key") + "\n(shown once: store it now; only its hash is kept)";
+  }
+  return text;
+}
+
+std::string list_text(const json::object& answer) {
+  std::string text;
+  if (const json::value* items = answer.if_contains("merchants"); items && items->is_array()) {
+    for (const json::value& item : items->get_array()) {
+      if (!item.is_object()) continue;
+      const json::object& m = item.get_object();
+      text += field(m, "id") + "\t" + field(m, "vat_number") + "\t" + field(m, "name") + "\n";
+    }
+  }
+  return text.empty() ? "no shops" : text;
 }
 
 struct AddArgs {
@@ -19,9 +40,30 @@ struct AddArgs {
   std::vector<std::string> programmes;
 };
 
+int add_remote(const Common& common, const AddArgs& a) {
+  json::array programmes;
+  for (const auto& p : a.programmes) programmes.emplace_back(p);
+  json::object body{
+      {"id", a.id}, {"name", a.name}, {"vat_number", a.vat}, {"programmes", std::move(programmes)}};
+  return run_remote(common, {"POST", "/v1/merchants", std::move(body), a.key}, added_text);
+}
+
+int add_local(const Common& common, const AddArgs& a) {
+  auto node = Node::open(common.dir());
+  if (!node.ok()) return report_status(common, node.status());
+  std::string api_key = make_api_key("mk_", (*node)->random());
+  engine::AddMerchant c{a.id, a.name, a.vat, a.programmes, api_key_hash(api_key)};
+  auto result = (*node)->engine().execute({engine::Caller::admin(), a.key, c});
+  return print_result(common, c, result, added_text,
+                      [&api_key](const engine::Result& r, json::object& body) {
+                        if (!r.replayed) body["api_key"] = api_key;
+                      });
+}
+
 void add_add(CLI::App& merchant, Common& common, int& exit_code) {
   auto args = std::make_shared<AddArgs>();
   auto* cmd = merchant.add_subcommand("add", "register a shop; prints its API key once");
+  allow_server(cmd);
   cmd->add_option("--id", args->id, "shop id")->required();
   cmd->add_option("--name", args->name, "shop name")->required();
   cmd->add_option("--vat-number", args->vat, "Partita IVA (11 digits, check digit verified)")
@@ -33,53 +75,51 @@ void add_add(CLI::App& merchant, Common& common, int& exit_code) {
     if (!engine::valid_vat_number(args->vat)) {
       throw UsageError{"--vat-number '" + args->vat + "' is not a valid Partita IVA"};
     }
-    auto node = Node::open(common.dir());
-    if (!node.ok()) {
-      exit_code = report_status(common, node.status());
-      return;
-    }
-    std::string api_key = make_api_key("mk_", (*node)->random());
-    engine::AddMerchant c{args->id, args->name, args->vat, args->programmes, api_key_hash(api_key)};
-    auto result = (*node)->engine().execute({engine::Caller::admin(), args->key, c});
-    if (result.ok() && result->outcome.ok() && !result->replayed) {
-      boost::json::object body = api::outcome_json(c, result->outcome);
-      body["api_key"] = api_key;
-      print(common, body,
-            "added shop " + c.id + "\napi_key " + api_key +
-                "\n(shown once: store it now; only its hash is kept)");
-      exit_code = exit_ok;
-      return;
-    }
-    exit_code = print_result(common, c, result, added_text);
+    exit_code = common.remote() ? add_remote(common, *args) : add_local(common, *args);
   });
+}
+
+// Every shop, page by page, through GET /v1/merchants.
+int list_remote(const Common& common) {
+  auto remote = Remote::open(common);
+  if (!remote.ok()) return report_status(common, remote.status());
+  json::array items;
+  std::string after;
+  for (;;) {
+    std::string target = "/v1/merchants?limit=1000";
+    if (!after.empty()) target += "&after=" + path_segment(after);
+    auto answer = (*remote)->call({"GET", target});
+    if (!answer.ok()) return report_status(common, answer.status());
+    if (!answer->ok()) return print_answer(common, *answer, list_text);
+    if (const json::value* page = answer->body.if_contains("merchants"); page && page->is_array()) {
+      for (const json::value& m : page->get_array()) items.push_back(m);
+    }
+    after = field(answer->body, "next");
+    if (after.empty()) break;
+  }
+  return print_ok(common, {{"merchants", std::move(items)}}, list_text, false);
+}
+
+int list_local(const Common& common) {
+  auto reader = Reader::open(common.dir());
+  if (!reader.ok()) return report_status(common, reader.status());
+  json::array items;
+  std::string after;
+  for (;;) {
+    auto page = engine::list_merchants((*reader)->store(), after, 256);
+    if (!page.ok()) return report_status(common, page.status());
+    for (const auto& m : *page) items.push_back(api::merchant_json(m));
+    if (page->size() < 256) break;
+    after = page->back().id;
+  }
+  return print_ok(common, {{"merchants", std::move(items)}}, list_text, false);
 }
 
 void add_list(CLI::App& merchant, Common& common, int& exit_code) {
   auto* cmd = merchant.add_subcommand("list", "list shops");
+  allow_server(cmd);
   cmd->callback([&common, &exit_code] {
-    auto reader = Reader::open(common.dir());
-    if (!reader.ok()) {
-      exit_code = report_status(common, reader.status());
-      return;
-    }
-    boost::json::array items;
-    std::string text;
-    std::string after;
-    for (;;) {
-      auto page = engine::list_merchants((*reader)->store(), after, 256);
-      if (!page.ok()) {
-        exit_code = report_status(common, page.status());
-        return;
-      }
-      for (const auto& m : *page) {
-        items.push_back(api::merchant_json(m));
-        text += m.id + "\t" + m.vat_number + "\t" + m.name + "\n";
-      }
-      if (page->size() < 256) break;
-      after = page->back().id;
-    }
-    print(common, {{"merchants", std::move(items)}}, text.empty() ? "no shops" : text);
-    exit_code = exit_ok;
+    exit_code = common.remote() ? list_remote(common) : list_local(common);
   });
 }
 

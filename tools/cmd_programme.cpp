@@ -4,32 +4,44 @@
 #include "engine/limits.h"
 #include "engine/queries.h"
 #include "tools/commands.h"
+#include "tools/remote.h"
 
 namespace buoni::tools {
 
 namespace {
 
-std::string programme_text(const engine::Programme& p) {
-  std::string s = "programme " + p.id + " (" + p.name + "), " +
-                  (p.status == engine::ProgrammeStatus::open ? "open" : "closed") + "\n";
-  s += "  valid " + engine::format_day(p.valid_from_day) + " .. " +
-       engine::format_day(p.valid_until_day) + "\n";
-  s += "  budget_cents " + std::to_string(p.budget_cents) + ", issued " +
-       std::to_string(p.issued_cents) + ", redeemed " + std::to_string(p.redeemed_cents) +
-       ", refunded " + std::to_string(p.refunded_cents) + ", held " + std::to_string(p.held_cents) +
-       ", expired " + std::to_string(p.expired_cents) + ", cards " + std::to_string(p.card_count);
-  return s;
+namespace json = boost::json;
+
+// The human forms, from the API's answers (local and --server mode alike).
+std::string programme_text(const json::object& p) {
+  return "programme " + field(p, "id") + " (" + field(p, "name") + "), " + field(p, "status") +
+         "\n  valid " + field(p, "valid_from") + " .. " + field(p, "valid_until") +
+         "\n  budget_cents " + field(p, "budget_cents") + ", issued " + field(p, "issued_cents") +
+         ", redeemed " + field(p, "redeemed_cents") + ", refunded " + field(p, "refunded_cents") +
+         ", held " + field(p, "held_cents") + ", expired " + field(p, "expired_cents") +
+         ", cards " + field(p, "cards");
 }
 
-std::string created_text(const engine::Command& c, const engine::Outcome& o) {
-  const auto& p = std::get<engine::CreateProgramme>(c);
-  return "created programme " + p.id + " with budget_cents " + std::to_string(p.budget_cents) +
-         " (ledger seq " + std::to_string(o.ledger_seq) + ")";
+std::string created_text(const json::object& p) {
+  return "created programme " + field(p, "id") + " with budget_cents " + field(p, "budget_cents") +
+         " (ledger seq " + field(p, "ledger_seq") + ")";
 }
 
-std::string closed_text(const engine::Command& c, const engine::Outcome& o) {
-  return "closed programme " + std::get<engine::CloseProgramme>(c).id + "; expired " +
-         std::to_string(o.amount_cents) + " cents left on its cards";
+std::string closed_text(const json::object& p) {
+  return "closed programme " + field(p, "id") + "; expired " + field(p, "expired_cents") +
+         " cents left on its cards";
+}
+
+// POST /v1/programmes's body for the command the flags made.
+json::object create_body(const engine::CreateProgramme& c) {
+  return {{"id", c.id},
+          {"name", c.name},
+          {"budget_cents", c.budget_cents},
+          {"valid_from", engine::format_day(c.valid_from_day)},
+          {"valid_until", engine::format_day(c.valid_until_day)},
+          {"require_pin", c.require_pin},
+          {"max_redemption_cents", c.max_redemption_cents},
+          {"daily_limit_cents", c.daily_limit_cents}};
 }
 
 struct CreateArgs {
@@ -45,7 +57,8 @@ void add_create(CLI::App& programme, Common& common, int& exit_code) {
   cmd->add_option("--budget-cents", args->budget, "budget in cents")->required();
   cmd->add_option("--valid-from", args->from, "first day, YYYY-MM-DD")->required();
   cmd->add_option("--valid-until", args->until, "last day, YYYY-MM-DD")->required();
-  cmd->add_flag("--require-pin", args->require_pin, "cards need a PIN (not available yet)");
+  cmd->add_flag("--require-pin", args->require_pin,
+                "cards need a 5-digit PIN (shown once at issue)");
   cmd->add_option("--max-redemption-cents", args->max_redemption, "per-redemption cap; 0 none");
   cmd->add_option("--daily-limit-cents", args->daily_limit, "per-card daily cap; 0 none");
   cmd->add_option("--idempotency-key", args->key, "makes a retry safe");
@@ -63,15 +76,25 @@ void add_create(CLI::App& programme, Common& common, int& exit_code) {
         parse_cents("--max-redemption-cents", args->max_redemption, limits::amount_cents_max, true);
     c.daily_limit_cents =
         parse_cents("--daily-limit-cents", args->daily_limit, limits::amount_cents_max, true);
-    exit_code = run_command(common, {engine::Caller::admin(), args->key, c}, created_text);
+    exit_code = common.remote()
+                    ? run_remote(common, {"POST", "/v1/programmes", create_body(c), args->key},
+                                 created_text)
+                    : run_command(common, {engine::Caller::admin(), args->key, c}, created_text);
   });
+  allow_server(cmd);
 }
 
 void add_show(CLI::App& programme, Common& common, int& exit_code) {
   auto id = std::make_shared<std::string>();
   auto* cmd = programme.add_subcommand("show", "show a programme and its totals");
   cmd->add_option("--id", *id, "programme id")->required();
+  allow_server(cmd);
   cmd->callback([id, &common, &exit_code] {
+    if (common.remote()) {
+      exit_code =
+          run_remote(common, {"GET", "/v1/programmes/" + path_segment(*id)}, programme_text);
+      return;
+    }
     auto reader = Reader::open(common.dir());
     if (!reader.ok()) {
       exit_code = report_status(common, reader.status());
@@ -83,8 +106,7 @@ void add_show(CLI::App& programme, Common& common, int& exit_code) {
     } else if (!p->has_value()) {
       exit_code = print_decline(common, engine::Code::not_found);
     } else {
-      print(common, api::programme_json(**p), programme_text(**p));
-      exit_code = exit_ok;
+      exit_code = print_ok(common, api::programme_json(**p), programme_text, false);
     }
   });
 }
@@ -94,7 +116,13 @@ void add_close(CLI::App& programme, Common& common, int& exit_code) {
   auto* cmd = programme.add_subcommand("close", "after valid_until: expire what is left on cards");
   cmd->add_option("--id", args->first, "programme id")->required();
   cmd->add_option("--idempotency-key", args->second, "makes a retry safe");
+  allow_server(cmd);
   cmd->callback([args, &common, &exit_code] {
+    if (common.remote()) {
+      std::string target = "/v1/programmes/" + path_segment(args->first) + "/close";
+      exit_code = run_remote(common, {"POST", target, std::nullopt, args->second}, closed_text);
+      return;
+    }
     exit_code = run_command(
         common, {engine::Caller::admin(), args->second, engine::CloseProgramme{args->first}},
         closed_text);
