@@ -7,11 +7,7 @@
 // commands that need the data directory, and bulk issuance of 200 cards
 // through the server, idempotent on re-run.
 #include <doctest/doctest.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -25,6 +21,7 @@
 #include "crypto/card_number.h"
 #include "crypto/random.h"
 #include "support.h"
+#include "tests/server_support.h"
 
 extern char** environ;
 
@@ -60,57 +57,14 @@ struct TempDir : buoni::test::TempDir {
   TempDir() : buoni::test::TempDir((fs::temp_directory_path() / "buoni-remote-XXXXXX").string()) {}
 };
 
-// `buoni --data DIR serve --listen 127.0.0.1:0`: its first line names the
-// URL; SIGTERM stops it, and it must then exit 0.
-class Server {
- public:
-  explicit Server(const std::string& dir, const std::vector<std::string>& extra = {}) {
-    int out[2];
-    REQUIRE(pipe2(out, O_CLOEXEC) == 0);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_addopen(&fa, 2, (dir + "-serve.log").c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    std::vector<std::string> all{BUONI_BIN, "--data", dir, "serve", "--listen", "127.0.0.1:0"};
-    all.insert(all.end(), extra.begin(), extra.end());
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int spawned = posix_spawn(&pid_, BUONI_BIN, &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(out[1]);
-    REQUIRE(spawned == 0);
-    std::string line;
-    char c;
-    while (line.size() < 200 && read(out[0], &c, 1) == 1 && c != '\n') line += c;
-    close(out[0]);
-    INFO("serve printed: " << line << "\nlog: " << read_file(dir + "-serve.log"));
-    const std::string scheme = extra.empty() ? "http" : "https";
-    REQUIRE(line.starts_with("listening on " + scheme + "://127.0.0.1:"));
-    url = line.substr(std::string("listening on ").size());
-  }
-  ~Server() { static_cast<void>(stop()); }
-  Server(const Server&) = delete;
-  Server& operator=(const Server&) = delete;
-
-  // SIGTERM and wait; the exit code (128 + signal when killed by one).
-  int stop() {
-    if (pid_ <= 0) return exit_code_;
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return exit_code_;
-  }
-
+// `buoni --data DIR serve --listen 127.0.0.1:0 extra...` (tests/server_support.h);
+// stop() sends SIGTERM and answers the exit code, which must be 0.
+struct Server {
+  explicit Server(const std::string& dir, const std::vector<std::string>& extra = {})
+      : served(BUONI_BIN, dir, extra), url(served.url) {}
+  int stop() { return served.process->stop(); }
+  buoni::test::ServedDir served;
   std::string url;
-
- private:
-  pid_t pid_ = -1;
-  int exit_code_ = -1;
 };
 
 // A data directory with its admin key.
