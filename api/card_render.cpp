@@ -12,6 +12,8 @@
 #include <numbers>
 #include <utility>
 
+#include "api/render.h"
+
 namespace buoni::api {
 namespace {
 
@@ -390,29 +392,6 @@ void draw_card(cairo_t* cr, const PreparedCard& card, bool outline) {
   cairo_restore(cr);
 }
 
-std::string xml_escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 // cairo draws text as glyph outlines; a <title> gives the SVG a text alternative.
 void insert_svg_title(std::string& svg, const PreparedCard& card) {
   const auto open = svg.find("<svg");
@@ -421,7 +400,7 @@ void insert_svg_title(std::string& svg, const PreparedCard& card) {
   const CardFace& face = *card.face;
   std::string title = face.programme_name + " \u2014 " + card.amount + " \u2014 " + card.expiry +
                       " \u2014 Numero carta " + face.card_number;
-  svg.insert(end + 1, "\n<title>" + xml_escape(title) + "</title>");
+  svg.insert(end + 1, "\n<title>" + markup_escape(title) + "</title>");
 }
 
 // Draws card on a fresh surface (image at 300 dpi, or vector in points).

@@ -2,43 +2,17 @@
 // One small HTML document, Italian first and English below: balance, status,
 // validity, the last transactions. No JavaScript, no external resources (the
 // Content-Security-Policy forbids them), inline CSS with large text for old
-// phones. Every dynamic string goes through html_escape. Errors under /c/
+// phones. Every dynamic string goes through markup_escape (api/render.h). Errors under /c/
 // are HTML pages too (page_error_response), and never show the token.
 #include <array>
 
 #include "api/handler_internal.h"
+#include "api/render.h"
 #include "engine/calendar.h"
 
 namespace buoni::api::detail {
 
 namespace {
-
-std::string html_escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
 
 // 123456 cents as "1.234,56" (Italian) or "1,234.56" (English).
 std::string amount_text(engine::Cents cents, char thousands, char decimal) {
@@ -112,7 +86,7 @@ std::string document(std::string_view title, std::string_view body) {
   std::string html = "<!DOCTYPE html>\n<html lang=\"it\">\n<head>\n<meta charset=\"utf-8\">\n";
   html += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
   html += "<meta name=\"robots\" content=\"noindex\">\n<title>";
-  html += html_escape(title);
+  html += markup_escape(title);
   html += "</title>\n<style>";
   html += style;
   html += "</style>\n</head>\n<body>\n";
@@ -145,10 +119,11 @@ std::string transactions_table(const std::vector<PublicTransaction>& list, bool 
     engine::Cents signed_cents = t.sign < 0 ? -t.entry.amount_cents : t.entry.amount_cents;
     std::string amount = italian ? euro_it(signed_cents) : euro_en(signed_cents);
     if (t.sign > 0) amount = "+" + amount;
-    html += "<tr><td>" + html_escape(italian ? day_it(day) : engine::format_day(day)) + "</td><td>";
-    html += html_escape(word(t.kind, italian));
-    if (!t.shop.empty()) html += "<br><span class=\"muted\">" + html_escape(t.shop) + "</span>";
-    html += "</td><td class=\"n\">" + html_escape(amount) + "</td></tr>\n";
+    html +=
+        "<tr><td>" + markup_escape(italian ? day_it(day) : engine::format_day(day)) + "</td><td>";
+    html += markup_escape(word(t.kind, italian));
+    if (!t.shop.empty()) html += "<br><span class=\"muted\">" + markup_escape(t.shop) + "</span>";
+    html += "</td><td class=\"n\">" + markup_escape(amount) + "</td></tr>\n";
   }
   return html + "</table>\n";
 }
@@ -159,15 +134,15 @@ std::string card_section(const CardView& v, const std::vector<PublicTransaction>
   const engine::Card& c = v.card;
   const engine::Programme& p = v.programme;
   auto money = [&](engine::Cents cents) {
-    return html_escape(italian ? euro_it(cents) : euro_en(cents));
+    return markup_escape(italian ? euro_it(cents) : euro_en(cents));
   };
   auto day = [&](engine::Day d) {
-    return html_escape(italian ? day_it(d) : engine::format_day(d));
+    return markup_escape(italian ? day_it(d) : engine::format_day(d));
   };
   std::string html = italian ? "<section lang=\"it\">\n" : "<section lang=\"en\">\n";
-  html += "<h1>" + html_escape(p.name) + "</h1>\n";
+  html += "<h1>" + markup_escape(p.name) + "</h1>\n";
   html += "<p class=\"muted\">" + std::string(italian ? "Carta " : "Card ") +
-          html_escape(mask_card_number(c.id)) + "</p>\n";
+          markup_escape(mask_card_number(c.id)) + "</p>\n";
   html += italian ? "<p>Saldo disponibile</p>\n" : "<p>Available balance</p>\n";
   html += "<p class=\"big\">" + money(c.available_cents) + "</p>\n";
   if (c.held_cents > 0) {
@@ -175,7 +150,7 @@ std::string card_section(const CardView& v, const std::vector<PublicTransaction>
             money(c.held_cents) + "</p>\n";
   }
   html += std::string(italian ? "<p>Stato: <strong>" : "<p>Status: <strong>") +
-          html_escape(word(engine::card_status_name(c.status), italian)) + "</strong></p>\n";
+          markup_escape(word(engine::card_status_name(c.status), italian)) + "</strong></p>\n";
   html += std::string(italian ? "<p>Valida dal " : "<p>Valid from ") + day(p.valid_from_day) +
           (italian ? " al " : " to ") + day(p.valid_until_day) + "</p>\n";
   html += italian ? "<h2>Ultimi movimenti</h2>\n" : "<h2>Last transactions</h2>\n";
@@ -212,10 +187,10 @@ Response page_error_response(const Request& req, int status, std::string_view co
   for (const ErrorText& t : error_texts) {
     if (t.code == code) text = t;
   }
-  std::string body = "<section lang=\"it\">\n<h1>Buono spesa</h1>\n<p>" + html_escape(text.it) +
+  std::string body = "<section lang=\"it\">\n<h1>Buono spesa</h1>\n<p>" + markup_escape(text.it) +
                      "</p>\n</section>\n<hr>\n";
-  body += "<section lang=\"en\">\n<h1>Food voucher</h1>\n<p>" + html_escape(text.en) +
-          "</p>\n<p class=\"muted\">(" + html_escape(code) + ", " + std::to_string(status) +
+  body += "<section lang=\"en\">\n<h1>Food voucher</h1>\n<p>" + markup_escape(text.en) +
+          "</p>\n<p class=\"muted\">(" + markup_escape(code) + ", " + std::to_string(status) +
           ")</p>\n</section>\n";
   return html_response(req, status, document("Buono spesa", body));
 }

@@ -22,4 +22,7 @@ namespace buoni::api {
 [[nodiscard]] boost::json::object outcome_json(const engine::Command& command,
                                                const engine::Outcome& outcome);
 
+// `text` safe inside HTML or XML text and attribute values: & < > " ' escaped.
+[[nodiscard]] std::string markup_escape(std::string_view text);
+
 }  // namespace buoni::api

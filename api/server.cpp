@@ -3,8 +3,8 @@
 
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -427,9 +427,9 @@ StatusOr<std::unique_ptr<Server>> Server::start(ApiContext& ctx, ServerOptions o
   for (std::size_t i = 0; i < impl->options.io_threads; ++i) {
     impl->io_threads.emplace_back([io = &impl->ioc] { io->run(); });
   }
-  impl->front.log_event("listening", {{"url", std::string(impl->tls ? "https" : "http") + "://" +
-                                                   impl->options.host + ":" +
-                                                   std::to_string(impl->bound_port)}});
+  impl->front.log_event(
+      "listening", {{"url", std::string(impl->tls ? "https" : "http") + "://" + impl->options.host +
+                                ":" + std::to_string(impl->bound_port)}});
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 

@@ -192,17 +192,23 @@ void Front::finish(const Exchange& ex, const Response& res, std::size_t bytes,
   auto duration_us = std::chrono::duration_cast<std::chrono::microseconds>(
                          std::chrono::steady_clock::now() - ex.start)
                          .count();
-  if (ex.has_request) state_->metrics.record_request(ex.route, res.result_int(), duration_us);
+  state_->metrics.record_request(ex.route, res.result_int(), ex.has_request ? duration_us : 0);
   if (!state_->log) return;
   std::string id = std::to_string(state_->next_request_id.fetch_add(1));
-  AccessRecord record{ex.remote, ex.method, ex.route, ex.target, res.result_int(),
-                      ex.has_request ? duration_us : 0, ec ? 0 : bytes, id};
+  AccessRecord record{ex.remote,        ex.method,
+                      ex.route,         ex.target,
+                      res.result_int(), ex.has_request ? duration_us : 0,
+                      ec ? 0 : bytes,   id};
   state_->log->log_request(record);
 }
 
-void Front::connection_opened() { state_->metrics.connection_opened(); }
+void Front::connection_opened() {
+  state_->metrics.connection_opened();
+}
 
-void Front::connection_closed() { state_->metrics.connection_closed(); }
+void Front::connection_closed() {
+  state_->metrics.connection_closed();
+}
 
 void Front::log_event(std::string_view event, const boost::json::object& fields) {
   if (state_->log) state_->log->log_event(LogLevel::info, event, fields);

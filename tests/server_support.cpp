@@ -17,6 +17,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
+#include <cerrno>
 
 extern char** environ;
 
@@ -35,8 +36,7 @@ ServeProcess::ServeProcess(const std::string& program, const std::vector<std::st
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_addopen(&fa, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0600);
+  posix_spawn_file_actions_addopen(&fa, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   std::vector<std::string> all{program};
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -88,11 +88,22 @@ std::string ServeProcess::wait_for_line(const std::string& prefix,
   return {};
 }
 
-int ServeProcess::stop(int signal) {
+int ServeProcess::stop(int signal, std::chrono::milliseconds timeout) {
   if (pid_ <= 0) return exit_code_;
   kill(pid_, signal);
   int status = 0;
-  waitpid(pid_, &status, 0);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  pid_t done = 0;
+  for (;;) {
+    done = waitpid(pid_, &status, WNOHANG);
+    if (done < 0 && errno == EINTR) continue;
+    if (done != 0 || std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (done == 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status, 0);
+  }
   pid_ = -1;
   exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   if (drain_.joinable()) drain_.join();
@@ -159,7 +170,9 @@ struct HttpClient::Impl {
   }
 };
 
-HttpClient::HttpClient(std::uint16_t port) : impl_(std::make_unique<Impl>()) { impl_->port = port; }
+HttpClient::HttpClient(std::uint16_t port) : impl_(std::make_unique<Impl>()) {
+  impl_->port = port;
+}
 
 HttpClient::~HttpClient() = default;
 

@@ -35,8 +35,10 @@ class ServeProcess {
   [[nodiscard]] std::string out() const;
   [[nodiscard]] pid_t pid() const { return pid_; }
   // Sends `signal` (SIGTERM by default) and waits; the exit code (128 +
-  // signal number when a signal ended it). Idempotent.
-  int stop(int signal = 15);
+  // signal number when a signal ended it). Idempotent. A process still
+  // running `timeout` after the signal (a server that hangs while stopping)
+  // is killed with SIGKILL, so this returns 137 instead of waiting forever.
+  int stop(int signal = 15, std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
  private:
   pid_t pid_ = -1;
@@ -52,12 +54,12 @@ struct ServedDir {
   ServedDir(const std::string& buoni, const std::string& dir,
             const std::vector<std::string>& extra = {});
   std::unique_ptr<ServeProcess> process;
-  std::string url;        // http://127.0.0.1:PORT
+  std::string url;  // http://127.0.0.1:PORT
   std::uint16_t port = 0;
 };
 
 struct Reply {
-  int status = 0;  // 0: no answer (the connection closed or failed)
+  int status = 0;                              // 0: no answer (the connection closed or failed)
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
   [[nodiscard]] std::string header(const std::string& lower_name) const;

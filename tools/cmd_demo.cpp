@@ -88,11 +88,12 @@ bool seed(Node& node, const std::vector<DemoShop>& shops, std::vector<std::strin
     auto existing = engine::find_merchant(node.store(), shop.id);
     if (!existing.ok()) return false;
     if (*existing) continue;
-    ok = ok && step(e,
-                    {Caller::admin(), "demo-" + shop.id,
-                     engine::AddMerchant{
-                         shop.id, shop.name, shop.vat_number, {"venezia-demo"}, api_key_hash(shop.key)}},
-                    "shop " + shop.id);
+    ok = ok &&
+         step(e,
+              {Caller::admin(), "demo-" + shop.id,
+               engine::AddMerchant{
+                   shop.id, shop.name, shop.vat_number, {"venezia-demo"}, api_key_hash(shop.key)}},
+              "shop " + shop.id);
   }
   for (std::size_t i = 1; ok && i <= demo_cards; ++i) {
     Outcome o;
@@ -172,13 +173,12 @@ void print_try(const std::string& url, const DemoShop& shop, const api::CardFace
             << "shop " << shop.id << ", key " << shop.key << "\n"
             << "card " << face.card_number << ", token (its QR code): " << face.qr_text << "\n\n"
             << "redeem EUR 12.50 at the shop:\n  " << redeem << "1250}'\n"
-            << "spend more than the balance (402 insufficient_funds):\n  " << redeem
-            << "14000}'\n"
+            << "spend more than the balance (402 insufficient_funds):\n  " << redeem << "14000}'\n"
             << "the beneficiary's balance page:\n  " << face.balance_url << std::endl;
 }
 
-void serve_demo(const Common& common, Node& node, api::ServerOptions options,
-                const DemoShop& shop, api::CardFace face, int& exit_code) {
+void serve_demo(const Common& common, Node& node, api::ServerOptions options, const DemoShop& shop,
+                api::CardFace face, int& exit_code) {
   Status served = serve_until_signal(node, std::move(options), [&](const std::string& url) {
     auto link_at = face.balance_url.find("/c/");
     face.balance_url = url + face.balance_url.substr(link_at);

@@ -27,7 +27,7 @@ void block_stop_signals() {
 Status serve_until_signal(Node& node, api::ServerOptions options,
                           const std::function<void(const std::string&)>& on_listening) {
   BUONI_ASSIGN_OR_RETURN(Hash32 admin_key_hash, api::read_admin_key_hash(node.store()));
-  api::ApiContext ctx{node.engine(),      node.store(),   node.signing_key(), node.verify_keys(),
+  api::ApiContext ctx{node.engine(),     node.store(),   node.signing_key(), node.verify_keys(),
                       node.pin_pepper(), admin_key_hash, node.clock()};
   options.log = &std::cerr;
   BUONI_ASSIGN_OR_RETURN(auto server, api::Server::start(ctx, std::move(options)));

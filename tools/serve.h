@@ -18,8 +18,9 @@ void block_stop_signals();
 // Starts the server over `node`, calls `on_listening(url)`, waits for SIGTERM
 // or SIGINT, then stops the server (draining in-flight requests) and the
 // engine (finishing the writer's batch). A Status when it could not start.
-[[nodiscard]] Status serve_until_signal(Node& node, api::ServerOptions options,
-                                        const std::function<void(const std::string&)>& on_listening);
+[[nodiscard]] Status serve_until_signal(
+    Node& node, api::ServerOptions options,
+    const std::function<void(const std::string&)>& on_listening);
 
 // "127.0.0.1:8080", "[::1]:0", ":8080" (all IPv4 addresses) into options.
 // Usage error on a malformed value.
