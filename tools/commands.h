@@ -19,5 +19,10 @@ void register_demo(CLI::App& app, Common& common, int& exit_code);
 void register_key(CLI::App& app, Common& common, int& exit_code);
 void register_issue(CLI::App& app, Common& common, int& exit_code);
 void register_serve(CLI::App& app, Common& common, int& exit_code);
+void register_reconcile(CLI::App& app, Common& common, int& exit_code);
+void register_settle(CLI::App& app, Common& common, int& exit_code);
+void register_export(CLI::App& app, Common& common, int& exit_code);  // export, verify-export
+void register_report(CLI::App& app, Common& common, int& exit_code);
+void register_backup(CLI::App& app, Common& common, int& exit_code);  // backup, restore
 
 }  // namespace buoni::tools

@@ -96,6 +96,11 @@ int main(int argc, char** argv) {
   register_key(app, common, exit_code);
   register_issue(app, common, exit_code);
   register_serve(app, common, exit_code);
+  register_reconcile(app, common, exit_code);
+  register_settle(app, common, exit_code);
+  register_export(app, common, exit_code);
+  register_report(app, common, exit_code);
+  register_backup(app, common, exit_code);
   if (const char* name = unknown_command(app, argc, argv)) {
     std::cerr << "buoni: usage: unknown command '" << name << "' (see buoni --help)\n";
     return exit_usage;
