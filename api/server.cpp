@@ -122,6 +122,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   void after_start() {
+    tcp().expires_never();  // the TLS handshake's deadline
     if (reject_) {
       closing_ = true;
       answer_now(server_.front.too_many_connections(), Exchange{});
@@ -138,27 +139,34 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     parser_.emplace();
     parser_->header_limit(limits::http_header_bytes_max);
     parser_->body_limit(limits::http_body_bytes_max);
-    // The read's deadline is our own timer, not the stream's expiry: at the
-    // stream's expiry Beast closes the socket, and a client that sent part
-    // of a request is owed a 408 first.
-    tcp().expires_never();
-    read_timer_.expires_after(std::chrono::milliseconds(server_.options.read_timeout_ms));
-    read_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
-      if (!ec && self->reading_) {
-        self->read_timed_out_ = true;
-        beast::error_code ignored;
-        self->tcp().socket().cancel(ignored);
-      }
-    });
     reading_ = true;
     http::async_read(stream_, buffer_, *parser_,
                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                        self->on_read(ec);
                      });
+    if (slots_.empty()) arm_read_timer();
+  }
+
+  // The deadline of the request being read. It runs only while the server
+  // owes the client nothing: a client waiting for answers is not slow. It
+  // is our own timer, not the stream's expiry, because at the stream's
+  // expiry Beast closes the socket, and a client that sent part of a
+  // request is owed a 408 first. The generation makes a stale expiry of an
+  // earlier arming harmless.
+  void arm_read_timer() {
+    std::uint64_t generation = ++read_timer_generation_;
+    read_timer_.expires_after(std::chrono::milliseconds(server_.options.read_timeout_ms));
+    read_timer_.async_wait([self = this->shared_from_this(), generation](beast::error_code ec) {
+      if (ec || generation != self->read_timer_generation_ || !self->reading_) return;
+      self->read_timed_out_ = true;
+      beast::error_code ignored;
+      self->tcp().socket().cancel(ignored);
+    });
   }
 
   void on_read(beast::error_code ec) {
     reading_ = false;
+    ++read_timer_generation_;
     read_timer_.cancel();
     if (read_timed_out_) ec = beast::error::timeout;
     if (ec) return on_read_error(ec);
@@ -257,7 +265,11 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (ec) return close_now();
     if (!keep_alive) return shutdown();
     do_write();
-    if (reading_) return;
+    if (!writing_) tcp().expires_never();  // the write deadline must not cut a read
+    if (reading_) {
+      if (slots_.empty()) arm_read_timer();  // owed nothing now: the client's turn
+      return;
+    }
     if (closing_ || draining_) return maybe_close();
     do_read();
   }
@@ -298,6 +310,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   Server::Impl& server_;
   Stream stream_;
   asio::steady_timer read_timer_;
+  std::uint64_t read_timer_generation_ = 0;
   bool read_timed_out_ = false;
   std::string remote_;
   bool reject_;
@@ -452,12 +465,17 @@ void Server::stop() {
     beast::error_code ignored;
     s.acceptor.close(ignored);
   });
+  // Collected under the lock, drained and released after it: the last
+  // reference may be ours, and ~Session takes the lock to unregister.
+  std::vector<std::shared_ptr<SessionBase>> live;
   {
     std::lock_guard lock(s.sessions_mutex);
     for (auto& [ptr, weak] : s.sessions) {
-      if (auto session = weak.lock()) session->drain();
+      if (auto session = weak.lock()) live.push_back(std::move(session));
     }
   }
+  for (auto& session : live) session->drain();
+  live.clear();
   auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(s.options.drain_timeout_ms);
   while (std::chrono::steady_clock::now() < deadline &&
