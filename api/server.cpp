@@ -238,7 +238,13 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (closed_) return;
     BUONI_ASSERT(seq >= first_seq_ && seq < first_seq_ + slots_.size());
     res.prepare_payload();
-    slots_[seq - first_seq_].response = std::move(res);
+    Slot& slot = slots_[seq - first_seq_];
+    if (slot.exchange.method == "HEAD") {  // the headers of the answer, no content
+      auto length = res.body().size();
+      res.body().clear();
+      res.content_length(length);
+    }
+    slot.response = std::move(res);
     do_write();
   }
 

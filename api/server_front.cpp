@@ -89,12 +89,14 @@ bool is_public(std::string_view route) {
 }
 
 // The answer names a card that does not exist or does not parse: what a
-// client guessing card numbers or tokens gets.
-bool failed_lookup(const Response& res) {
+// client guessing card numbers or tokens gets. The balance page answers
+// those as HTML pages, by status alone.
+bool failed_lookup(const Exchange& ex, const Response& res) {
   auto status = res.result_int();
+  if (status != 404 && status != 400) return false;
+  if (ex.route.starts_with("/c/")) return true;
   if (status == 404) return res.body().find("\"unknown_card\"") != std::string::npos;
-  if (status == 400) return res.body().find("\"invalid_card\"") != std::string::npos;
-  return false;
+  return res.body().find("\"invalid_card\"") != std::string::npos;
 }
 
 // An approved redemption or capture (not a replay): its amount, for metrics.
@@ -161,7 +163,7 @@ std::optional<Response> Front::answer_early(const Request& req, const Exchange& 
 
 Response Front::answer(const Request& req, const Exchange& ex) {
   Response res = handle_request(ctx_, req);
-  if (failed_lookup(res)) (void)state_->lookup_limit.allow(ex.remote, ctx_.clock.now_ms());
+  if (failed_lookup(ex, res)) (void)state_->lookup_limit.allow(ex.remote, ctx_.clock.now_ms());
   if (auto cents = redeemed_cents(ex, res)) state_->metrics.record_redemption(*cents);
   return res;
 }
