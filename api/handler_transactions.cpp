@@ -145,6 +145,8 @@ std::string_view transaction_kind(const ApiContext& ctx, const engine::Entry& e)
       return "replacement";
     case EntryKind::expire:
       return "expiry";
+    case EntryKind::settle:
+      return "settlement";
     case EntryKind::release:
       break;
   }

@@ -213,6 +213,14 @@ json::object outcome_json(const Command& command, const Outcome& o) {
                                               {"created_at", format_time(o.time_ms)},
                                               {"ledger_seq", o.ledger_seq}};
                         },
+                        [&](const Settle& c) {
+                          return json::object{{"id", c.period_id},
+                                              {"status", o.status},
+                                              {"amount_cents", o.amount_cents},
+                                              {"currency", currency},
+                                              {"created_at", format_time(o.time_ms)},
+                                              {"ledger_seq", o.ledger_seq}};
+                        },
                     },
                     command);
 }

@@ -4,6 +4,7 @@
 
 #include "crypto/hash.h"
 #include "engine/limits.h"
+#include "engine/settle.h"
 #include "engine/validate.h"
 
 namespace buoni::engine {
@@ -50,6 +51,10 @@ class Machine {
   StatusOr<Outcome> run(const Void& c);
   StatusOr<Outcome> run(const RefundRedemption& c);
   StatusOr<Outcome> run(const UnlockPin& c);
+  StatusOr<Outcome> run(const Settle& c) {
+    if (!is_admin()) return decline(Code::forbidden);
+    return apply_settle(b_, c, now_ms_);
+  }
 
  private:
   struct Spend {  // what a redemption or authorization found valid

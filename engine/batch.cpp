@@ -19,11 +19,11 @@ void Batch::erase(Space space, std::string key) {
   overlay_[static_cast<int>(space)].insert_or_assign(std::move(key), std::nullopt);
 }
 
-StatusOr<Batch::Rows> Batch::scan(Space space, std::string_view prefix,
+StatusOr<Batch::Rows> Batch::scan(Space space, std::string_view prefix, std::string_view start,
                                   std::size_t max_rows) const {
   std::map<std::string, std::string, std::less<>> merged;
   bool store_truncated = false;
-  Status s = store_.scan(space, prefix, prefix, [&](std::string_view k, std::string_view v) {
+  Status s = store_.scan(space, prefix, start, [&](std::string_view k, std::string_view v) {
     if (merged.size() >= max_rows) {
       store_truncated = true;
       return false;
@@ -37,7 +37,8 @@ StatusOr<Batch::Rows> Batch::scan(Space space, std::string_view prefix,
   std::optional<std::string> last_store_key;
   if (store_truncated && !merged.empty()) last_store_key = merged.rbegin()->first;
   const auto& overlay = overlay_[static_cast<int>(space)];
-  for (auto it = overlay.lower_bound(prefix);
+  const std::string_view from = start > prefix ? start : prefix;
+  for (auto it = overlay.lower_bound(from);
        it != overlay.end() && std::string_view(it->first).starts_with(prefix); ++it) {
     if (last_store_key && it->first > *last_store_key) break;
     if (it->second) {

@@ -48,6 +48,11 @@ class Batch {
     bool truncated = false;
   };
   [[nodiscard]] StatusOr<Rows> scan(Space space, std::string_view prefix,
+                                    std::size_t max_rows) const {
+    return scan(space, prefix, prefix, max_rows);
+  }
+  // The same from key `start` on (keys >= start with `prefix`).
+  [[nodiscard]] StatusOr<Rows> scan(Space space, std::string_view prefix, std::string_view start,
                                     std::size_t max_rows) const;
 
   // Appends an entry: sets seq, hash, writes its ledger index rows

@@ -319,7 +319,7 @@ Status decode(std::string_view in, Entry& v) {
   bool bad = !read_version(r);
   v.seq = r.u64();
   v.time_ms = r.i64();
-  v.kind = read_enum(r, EntryKind::expire, bad);
+  v.kind = read_enum(r, EntryKind::settle, bad);
   v.programme = r.str();
   v.from = r.account();
   v.to = r.account();
@@ -365,6 +365,82 @@ Status decode(std::string_view in, ChainHead& v) {
   v.seq = r.u64();
   r.raw(v.hash);
   return bad ? corruption("bad chain head") : finish(r, "chain head");
+}
+
+std::string encode(const Settlement& v) {
+  Writer w = versioned();
+  w.str(v.id);
+  w.i32(v.from_day);
+  w.i32(v.to_day);
+  w.i64(v.created_at_ms);
+  w.u32(static_cast<std::uint32_t>(v.lines.size()));
+  for (const SettlementLine& l : v.lines) {
+    w.str(l.merchant);
+    w.str(l.programme);
+    w.i64(l.redeemed_cents);
+    w.i64(l.refunded_cents);
+    w.i64(l.net_cents);
+    w.u64(l.count);
+    w.u64(l.first_seq);
+    w.u64(l.last_seq);
+    w.i64(l.first_time_ms);
+    w.i64(l.last_time_ms);
+    w.u64(l.ledger_seq);
+  }
+  return w.take();
+}
+
+Status decode(std::string_view in, Settlement& v) {
+  Reader r(in);
+  bool bad = !read_version(r);
+  v.id = r.str();
+  v.from_day = r.i32();
+  v.to_day = r.i32();
+  v.created_at_ms = r.i64();
+  std::uint32_t n = r.u32();
+  v.lines.clear();
+  for (std::uint32_t i = 0; i < n && !r.failed(); ++i) {
+    SettlementLine l;
+    l.merchant = r.str();
+    l.programme = r.str();
+    l.redeemed_cents = r.i64();
+    l.refunded_cents = r.i64();
+    l.net_cents = r.i64();
+    l.count = r.u64();
+    l.first_seq = r.u64();
+    l.last_seq = r.u64();
+    l.first_time_ms = r.i64();
+    l.last_time_ms = r.i64();
+    l.ledger_seq = r.u64();
+    v.lines.push_back(std::move(l));
+  }
+  return bad ? corruption("bad settlement record") : finish(r, "settlement");
+}
+
+std::string encode_settled_mark(std::string_view settlement_id) {
+  Writer w = versioned();
+  w.str(settlement_id);
+  return w.take();
+}
+
+Status decode_settled_mark(std::string_view in, std::string& settlement_id) {
+  Reader r(in);
+  bool bad = !read_version(r);
+  settlement_id = r.str();
+  return bad ? corruption("bad settled mark") : finish(r, "settled mark");
+}
+
+std::string encode_settled_floor(std::uint64_t seq) {
+  Writer w = versioned();
+  w.u64(seq);
+  return w.take();
+}
+
+Status decode_settled_floor(std::string_view in, std::uint64_t& seq) {
+  Reader r(in);
+  bool bad = !read_version(r);
+  seq = r.u64();
+  return bad ? corruption("bad settled floor") : finish(r, "settled floor");
 }
 
 namespace keys {
@@ -439,6 +515,15 @@ std::string card_entries_prefix(const CardId& card) {
 }
 std::string card_entry(const CardId& card, std::uint64_t seq) {
   return card_entries_prefix(card) + be64(~seq);
+}
+std::string settled_entry(std::uint64_t seq) {
+  return std::string(settled_entry_root) + be64(seq);
+}
+std::string settled_floor(std::string_view merchant_id) {
+  return "w/" + std::string(merchant_id);
+}
+std::string settlement(std::string_view id) {
+  return std::string(settlement_root) + std::string(id);
 }
 std::uint64_t index_entry_seq(std::string_view key) {
   constexpr std::size_t seq_bytes = 8;

@@ -24,6 +24,15 @@
 //   "t/" card_id u64(~seq)                         -> index_row (a card's ledger
 //                                                     entries, newest first:
 //                                                     ~seq is the bitwise NOT)
+//   "s/" u64(seq)                                  -> settled_mark (the redeem,
+//                                                     capture or refund entry at
+//                                                     seq was paid by a settlement)
+//   "w/" merchant_id                               -> u8(1) u64(floor): every
+//                                                     redeem/capture/refund entry
+//                                                     of the shop with seq <= floor
+//                                                     is settled (where the next
+//                                                     settlement's scan starts)
+//   "z/" settlement_id                             -> settlement
 // Space `ledger`:    u64(seq)                      -> entry
 // Space `idempotency`: caller 0x00 idempotency_key -> idem_record
 // Space `meta`:
@@ -55,6 +64,12 @@
 //   account    := u8(kind) str(owner)
 //   checkpoint := u64(seq) hash i64(time_ms) u16(key_id) sig
 //   idem_record:= hash(request fingerprint) outcome   (outcome: engine/command.h)
+//   settled_mark := str(settlement_id)
+//   settlement := str(id) i32(from_day) i32(to_day) i64(created_at_ms) u32(n)
+//                 n*settlement_line
+//   settlement_line := str(merchant) str(programme) i64(redeemed) i64(refunded)
+//                 i64(net) u64(count) u64(first_seq) u64(last_seq)
+//                 i64(first_time_ms) i64(last_time_ms) u64(ledger_seq)
 //   index_row  := i64(time_ms)                  (the entry's time, for windows)
 //
 // The ledger indexes are written by Batch::append in the same batch as their
@@ -139,6 +154,7 @@ inline constexpr std::uint8_t format_v1 = 1;
 [[nodiscard]] std::string encode(const Entry& v);
 [[nodiscard]] std::string encode(const Checkpoint& v);
 [[nodiscard]] std::string encode(const ChainHead& v);
+[[nodiscard]] std::string encode(const Settlement& v);
 void write_entry_body(Writer& w, const Entry& v);
 
 [[nodiscard]] Status decode(std::string_view in, Programme& out);
@@ -150,6 +166,11 @@ void write_entry_body(Writer& w, const Entry& v);
 [[nodiscard]] Status decode(std::string_view in, Entry& out);
 [[nodiscard]] Status decode(std::string_view in, Checkpoint& out);
 [[nodiscard]] Status decode(std::string_view in, ChainHead& out);
+[[nodiscard]] Status decode(std::string_view in, Settlement& out);
+[[nodiscard]] std::string encode_settled_mark(std::string_view settlement_id);
+[[nodiscard]] Status decode_settled_mark(std::string_view in, std::string& settlement_id);
+[[nodiscard]] std::string encode_settled_floor(std::uint64_t seq);
+[[nodiscard]] Status decode_settled_floor(std::string_view in, std::uint64_t& seq);
 
 namespace keys {
 [[nodiscard]] std::string programme(std::string_view id);
@@ -179,6 +200,11 @@ inline constexpr std::string_view card_entries_root = "t/";
 // The seq an "e/" or "t/" key names (undoing the card index's ~seq); 0 when
 // the key is too short to be one.
 [[nodiscard]] std::uint64_t index_entry_seq(std::string_view key);
+inline constexpr std::string_view settled_entry_root = "s/";
+inline constexpr std::string_view settlement_root = "z/";
+[[nodiscard]] std::string settled_entry(std::uint64_t seq);
+[[nodiscard]] std::string settled_floor(std::string_view merchant);
+[[nodiscard]] std::string settlement(std::string_view id);
 }  // namespace keys
 
 // The index rows of one ledger entry (grammar above), keys unique.

@@ -79,6 +79,11 @@ void write_fields(Writer& w, const RefundRedemption& c) {
   w.str(c.redemption_id);
   w.i64(c.amount_cents);
 }
+void write_fields(Writer& w, const Settle& c) {
+  w.str(c.period_id);
+  w.i32(c.from_day);
+  w.i32(c.to_day);
+}
 
 }  // namespace
 
@@ -98,6 +103,7 @@ std::string_view command_name(const Command& command) {
                         [](const Void&) { return "void"; },
                         [](const RefundRedemption&) { return "refund"; },
                         [](const UnlockPin&) { return "card_unlock_pin"; },
+                        [](const Settle&) { return "settle"; },
                     },
                     command);
 }

@@ -85,9 +85,20 @@ struct RefundRedemption {
   Cents amount_cents = 0;
 };
 
+// Settles a period (engine/settle.h): for every shop and programme, the
+// redemptions, captures and refunds made in [from_day, to_day] (UTC days,
+// inclusive) that no settlement paid yet, netted into one settle entry each.
+// Admin only; the period must have ended (to_day < today). The settlement is
+// kept under period_id; settling that id again changes nothing and answers
+// status "already_settled".
+struct Settle {
+  std::string period_id;  // valid_object_id: "2026-04", "2026-04-01..2026-04-15"
+  Day from_day = 0, to_day = 0;
+};
+
 using Command = std::variant<CreateProgramme, CloseProgramme, AddMerchant, IssueCard, LoadCard,
                              BlockCard, UnblockCard, ReplaceCard, Redeem, Authorize, Capture, Void,
-                             RefundRedemption, UnlockPin>;
+                             RefundRedemption, UnlockPin, Settle>;
 
 [[nodiscard]] std::string_view command_name(const Command& command);
 

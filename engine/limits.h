@@ -120,4 +120,20 @@ inline constexpr std::size_t entry_index_scan_rows_max = 100'000;
 // Ten fit an old phone's screen; more history is the operator's business.
 inline constexpr std::size_t public_transactions_max = 10;
 
+// Settlement (engine/settle.h). One settle command is applied in one writer
+// batch, so its work is bounded; past a bound it is declined
+// (limit_exceeded, nothing written) and the operator settles shorter periods.
+// Entries one settlement pays (each gets a ~40-byte mark in the WriteSet):
+// a large municipality's month (10,000 households, a few purchases a week)
+// is under 100,000; 200,000 keeps the write around 10 MiB.
+inline constexpr std::size_t settle_entries_max = 200'000;
+// Shop index rows one settlement reads (from each shop's settled floor on,
+// so a settlement reads roughly what happened since the last one); rows are
+// held in memory while the batch is built, ~100 bytes each.
+inline constexpr std::size_t settle_index_rows_max = 500'000;
+// Shops one settlement covers (a municipality has hundreds).
+inline constexpr std::size_t settle_merchants_max = 10'000;
+// The longest period one settlement may cover: a year.
+inline constexpr std::int32_t settle_period_days_max = 366;
+
 }  // namespace buoni::limits

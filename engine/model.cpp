@@ -52,6 +52,8 @@ std::string_view entry_kind_name(EntryKind kind) {
       return "transfer";
     case EntryKind::expire:
       return "expire";
+    case EntryKind::settle:
+      return "settle";
   }
   return "unknown";
 }

@@ -121,7 +121,7 @@ struct Refund {
 //   card:C          a card's available balance
 //   held:C          a card's money under pending authorizations
 //   payable:M:P     owed to shop M for programme P
-//   settled:M:P     paid out to shop M (settlement, a later issue)
+//   settled:M:P     paid out to shop M (engine/settle.h)
 //   expired:P       card balances expired when P closed
 enum class AccountKind : std::uint8_t {
   budget = 0,
@@ -151,6 +151,8 @@ enum class EntryKind : std::uint8_t {
   refund = 7,    // payable -> card
   transfer = 8,  // card -> card (replacement)
   expire = 9,    // card -> expired (programme close)
+  settle = 10,   // payable -> settled (a settlement's net for one shop and
+                 // programme; settled -> payable when the net is negative)
 };
 [[nodiscard]] std::string_view entry_kind_name(EntryKind kind);
 
@@ -169,6 +171,32 @@ struct Entry {
                            // released it), or empty
   std::string ref;         // redemption / hold / refund id, or empty
   Hash32 hash{};           // BLAKE2b-256(prev hash || canonical bytes)
+};
+
+// One line of a settlement: what one shop is paid for one programme's
+// redemptions, captures and refunds in the period that no earlier settlement
+// paid. net = redeemed - refunded; negative when refunds of redemptions paid
+// earlier exceed the new sales (the shop owes it back).
+struct SettlementLine {
+  std::string merchant;
+  std::string programme;
+  Cents redeemed_cents = 0;  // redemptions and captures
+  Cents refunded_cents = 0;
+  Cents net_cents = 0;
+  std::uint64_t count = 0;  // entries settled (redemptions, captures, refunds)
+  std::uint64_t first_seq = 0, last_seq = 0;
+  TimeMs first_time_ms = 0, last_time_ms = 0;
+  std::uint64_t ledger_seq = 0;  // the settle entry; 0 when net is 0
+};
+
+// A settlement of a period [from_day, to_day] (UTC days, inclusive), kept
+// under its id ("2026-04", or "2026-04-01..2026-04-15"). Lines in
+// (merchant, programme) order.
+struct Settlement {
+  std::string id;
+  Day from_day = 0, to_day = 0;
+  TimeMs created_at_ms = 0;
+  std::vector<SettlementLine> lines;
 };
 
 // The chain head: the last entry's seq and hash (seq 0, zero hash at start).

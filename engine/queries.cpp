@@ -75,6 +75,10 @@ StatusOr<std::optional<Hold>> find_hold(const Store& store, std::string_view id)
   return find<Hold>(store, keys::hold(id));
 }
 
+StatusOr<std::optional<Settlement>> find_settlement(const Store& store, std::string_view id) {
+  return find<Settlement>(store, keys::settlement(id));
+}
+
 StatusOr<std::vector<Merchant>> list_merchants(const Store& store, std::string_view after,
                                                std::size_t limit) {
   std::string start = keys::merchant(after);

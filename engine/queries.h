@@ -32,6 +32,9 @@ namespace buoni::engine {
                                                              std::size_t limit);
 [[nodiscard]] StatusOr<std::vector<Programme>> list_programmes(const Store& store,
                                                                std::size_t limit);
+// A settlement by id (engine/settle.h), e.g. "2026-04".
+[[nodiscard]] StatusOr<std::optional<Settlement>> find_settlement(const Store& store,
+                                                                  std::string_view id);
 // The ledger entries from seq `from` on, at most `limit`.
 [[nodiscard]] StatusOr<std::vector<Entry>> read_entries(const Store& store, std::uint64_t from,
                                                         std::size_t limit);

@@ -198,6 +198,10 @@ struct Describe {
     return "load|" + card_text(c.card) + "|" + std::to_string(c.amount_cents);
   }
   std::string operator()(const eng::BlockCard& c) const { return "block|" + card_text(c.card); }
+  std::string operator()(const eng::Settle& c) const {
+    return "settle|" + c.period_id + "|" + std::to_string(c.from_day) + "|" +
+           std::to_string(c.to_day);
+  }
   std::string operator()(const eng::UnblockCard& c) const { return "unblock|" + card_text(c.card); }
   std::string operator()(const eng::ReplaceCard& c) const { return "replace|" + card_text(c.card); }
   std::string operator()(const eng::UnlockPin& c) const {
@@ -283,6 +287,10 @@ struct Change {
   eng::Command operator()(const eng::Void& c) const { return eng::Capture{c.hold_id, 1}; }
   eng::Command operator()(eng::RefundRedemption c) const {
     c.amount_cents += 1;
+    return c;
+  }
+  eng::Command operator()(eng::Settle c) const {
+    c.to_day += 1;
     return c;
   }
 };
@@ -531,6 +539,8 @@ class Model {
   Expect run(const Ctx& x, const eng::RefundRedemption& c);
 
   Expect run(const Ctx& x, const eng::UnlockPin& c);
+  // Settlement is tested in tests/settle_test.cpp; the model never generates it.
+  Expect run(const Ctx&, const eng::Settle&) { return declined(Code::forbidden); }
   Expect set_blocked(const Ctx& x, const CardId& id, bool blocked);
   [[nodiscard]] Code spend_gate(const eng::Caller& caller, const std::string& card, Cents amount,
                                 Day today) const;
