@@ -125,7 +125,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     tcp().expires_never();  // the TLS handshake's deadline
     if (reject_) {
       closing_ = true;
-      answer_now(server_.front.too_many_connections(), Exchange{});
+      answer_now(server_.front.unavailable("too many connections; retry"), Exchange{});
       return;
     }
     do_read();
@@ -194,7 +194,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       });
       work.reset();
     };
-    if (!server_.pool.post(std::move(job))) complete(seq, server_.front.busy(exchange));
+    if (!server_.pool.post(std::move(job)))
+      complete(seq, server_.front.unavailable("the server is busy; retry"));
   }
 
   void on_read_error(beast::error_code ec) {

@@ -116,7 +116,7 @@ std::optional<std::int64_t> redeemed_cents(const Exchange& ex, const Response& r
 }  // namespace
 
 Front::Front(ApiContext& ctx, const ServerOptions& options)
-    : ctx_(ctx), options_(options), state_(std::make_unique<State>(options)) {}
+    : ctx_(ctx), state_(std::make_unique<State>(options)) {}
 
 Front::~Front() = default;
 
@@ -177,14 +177,8 @@ Response Front::refusal(int status, std::string_view code, std::string_view mess
   return res;
 }
 
-Response Front::busy(const Exchange&) const {
-  Response res = refusal(503, "unavailable", "the server is busy; retry");
-  res.set(http::field::retry_after, "1");
-  return res;
-}
-
-Response Front::too_many_connections() const {
-  Response res = refusal(503, "unavailable", "too many connections; retry");
+Response Front::unavailable(std::string_view message) const {
+  Response res = refusal(503, "unavailable", message);
   res.set(http::field::retry_after, "1");
   return res;
 }

@@ -65,8 +65,8 @@ class Front {
   [[nodiscard]] Response answer(const Request& req, const Exchange& ex);
   // Refusals of the server itself (JSON error bodies, Connection: close).
   [[nodiscard]] Response refusal(int status, std::string_view code, std::string_view message) const;
-  [[nodiscard]] Response busy(const Exchange& ex) const;
-  [[nodiscard]] Response too_many_connections() const;
+  // 503 unavailable with Retry-After: 1 (handler queue full, too many connections).
+  [[nodiscard]] Response unavailable(std::string_view message) const;
   // After the answer was written (or failed to be): log line and metrics.
   void finish(const Exchange& ex, const Response& res, std::size_t bytes,
               const boost::system::error_code& ec);
@@ -79,7 +79,6 @@ class Front {
  private:
   [[nodiscard]] Response rate_limited(const Request& req, std::string_view limiter);
   ApiContext& ctx_;
-  const ServerOptions& options_;
   std::unique_ptr<State> state_;
 };
 
