@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -112,10 +113,28 @@ Baselines baselines(const Store& store) {
   return b;
 }
 
-void row(const char* step, std::uint64_t entries, double seconds, double baseline) {
+// CPU seconds of the whole process (all threads): on a shared, busy machine
+// the wall time of a step also measures the neighbours; this does not.
+double process_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+struct Step {
+  Wall::time_point wall_t0 = Wall::now();
+  double cpu_t0 = process_cpu_s();
+};
+
+void row(const char* step, std::uint64_t entries, double seconds, double baseline,
+         double cpu_s = 0) {
   double per_s = static_cast<double>(entries) / seconds;
-  std::printf("%-22s %12llu %10.2f %14.0f %12.2f\n", step, static_cast<unsigned long long>(entries),
-              seconds, per_s, per_s / baseline);
+  std::printf("%-22s %12llu %10.2f %14.0f %12.2f %10.2f\n", step,
+              static_cast<unsigned long long>(entries), seconds, per_s, per_s / baseline, cpu_s);
+}
+
+void row(const char* step, std::uint64_t entries, const Step& since, double baseline) {
+  row(step, entries, seconds_since(since.wall_t0), baseline, process_cpu_s() - since.cpu_t0);
 }
 
 }  // namespace
@@ -162,8 +181,8 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(head->seq), seconds_since(t0));
 
   Baselines base = baselines(**store);
-  std::printf("%-22s %12s %10s %14s %12s\n", "step", "entries", "seconds", "entries/s",
-              "x_blake2b");
+  std::printf("%-22s %12s %10s %14s %12s %10s\n", "step", "entries", "seconds", "entries/s",
+              "x_blake2b", "cpu_s");
   row("baseline: blake2b", head->seq, static_cast<double>(head->seq) / base.blake2b_per_s,
       base.blake2b_per_s);
   row("baseline: rocks scan", head->seq, static_cast<double>(head->seq) / base.scan_per_s,
@@ -171,12 +190,11 @@ int main(int argc, char** argv) {
 
   std::vector<VerifyKey> keys{key.verify_key()};
   if (steps.find("audit") != std::string::npos) {
-    t0 = Wall::now();
+    Step step;
     auto report = audit(**store, keys);
-    double audit_s = seconds_since(t0);
     if (!report.ok()) die(report.status().to_string());
     if (!report->clean()) die("audit found " + report->findings.front().to_string());
-    row("audit", report->entries, audit_s, base.blake2b_per_s);
+    row("audit", report->entries, step, base.blake2b_per_s);
   }
 
   std::string file = dir + "/ledger.jsonl";
@@ -184,27 +202,25 @@ int main(int argc, char** argv) {
     if (steps.find("export") == std::string::npos && steps.find("verify") == std::string::npos)
       break;
     std::vector<char> buffer(1 << 20);
-    t0 = Wall::now();
+    Step export_step;
     auto summary = [&] {
       std::ofstream out;
       out.rdbuf()->pubsetbuf(buffer.data(), static_cast<std::streamsize>(buffer.size()));
       out.open(file, std::ios::binary | std::ios::trunc);
       return export_ledger(**store, 1, format, clock.now_ms(), out);
     }();
-    double export_s = seconds_since(t0);
     if (!summary.ok()) die(summary.status().to_string());
     std::string name = std::string(export_format_name(format));
-    row(("export " + name).c_str(), summary->entries, export_s, base.blake2b_per_s);
+    row(("export " + name).c_str(), summary->entries, export_step, base.blake2b_per_s);
     if (steps.find("verify") == std::string::npos) continue;
-    t0 = Wall::now();
+    Step verify_step;
     std::ifstream in;
     in.rdbuf()->pubsetbuf(buffer.data(), static_cast<std::streamsize>(buffer.size()));
     in.open(file, std::ios::binary);
     auto verdict = verify_export(in, keys);
-    double verify_s = seconds_since(t0);
     if (!verdict.ok()) die(verdict.status().to_string());
     if (!verdict->ok()) die("verify-export: " + verdict->summary());
-    row(("verify-export " + name).c_str(), verdict->entries, verify_s, base.blake2b_per_s);
+    row(("verify-export " + name).c_str(), verdict->entries, verify_step, base.blake2b_per_s);
     std::printf("  (%s file: %.0f MB, %.0f bytes/entry)\n", name.c_str(),
                 static_cast<double>(std::filesystem::file_size(file)) / 1e6,
                 static_cast<double>(std::filesystem::file_size(file)) /

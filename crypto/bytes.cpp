@@ -1,40 +1,48 @@
 // Hex helpers (see bytes.h).
 #include "crypto/bytes.h"
 
+#include <array>
+#include <cstdint>
+
 namespace buoni {
 namespace {
 
 constexpr std::string_view kHexDigits = "0123456789abcdef";
 
-// Value of one hex digit, or -1 when `c` is not a hex digit.
-int hex_digit_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+// Value of each byte as a hex digit, or -1 when it is not one: one table
+// look-up per digit (exports decode hundreds of digits per entry).
+constexpr std::array<std::int8_t, 256> hex_values = [] {
+  std::array<std::int8_t, 256> t{};
+  t.fill(-1);
+  for (int d = 0; d < 10; ++d) t['0' + d] = static_cast<std::int8_t>(d);
+  for (int d = 0; d < 6; ++d) {
+    t['a' + d] = static_cast<std::int8_t>(10 + d);
+    t['A' + d] = static_cast<std::int8_t>(10 + d);
+  }
+  return t;
+}();
 
 }  // namespace
 
 std::string to_hex(std::span<const std::uint8_t> bytes) {
-  std::string hex;
-  hex.reserve(bytes.size() * 2);
-  for (const std::uint8_t byte : bytes) {
-    hex.push_back(kHexDigits[byte >> 4]);
-    hex.push_back(kHexDigits[byte & 0x0f]);
+  std::string hex(bytes.size() * 2, '\0');
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    hex[2 * i] = kHexDigits[bytes[i] >> 4];
+    hex[2 * i + 1] = kHexDigits[bytes[i] & 0x0f];
   }
   return hex;
 }
 
 bool from_hex(std::string_view hex, std::span<std::uint8_t> out) {
   if (hex.size() != out.size() * 2) return false;
+  int bad = 0;  // any digit's -1 sets the sign bit; checked once at the end
   for (std::size_t i = 0; i < out.size(); ++i) {
-    const int high = hex_digit_value(hex[2 * i]);
-    const int low = hex_digit_value(hex[2 * i + 1]);
-    if (high < 0 || low < 0) return false;
+    const int high = hex_values[static_cast<unsigned char>(hex[2 * i])];
+    const int low = hex_values[static_cast<unsigned char>(hex[2 * i + 1])];
+    bad |= high | low;
     out[i] = static_cast<std::uint8_t>((high << 4) | low);
   }
-  return true;
+  return bad >= 0;
 }
 
 }  // namespace buoni

@@ -18,7 +18,8 @@ using Signature = std::array<std::uint8_t, 64>;  // Ed25519 signature
 
 // Lower-case hex of any bytes.
 [[nodiscard]] std::string to_hex(std::span<const std::uint8_t> bytes);
-// Parses lower- or upper-case hex of exactly out.size() bytes; false on any other input.
+// Parses lower- or upper-case hex of exactly out.size() bytes; false on any other
+// input (then the contents of `out` are unspecified).
 [[nodiscard]] bool from_hex(std::string_view hex, std::span<std::uint8_t> out);
 
 inline std::span<const std::uint8_t> as_bytes(std::string_view s) {

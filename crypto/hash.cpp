@@ -42,6 +42,15 @@ Hash32 blake2b_256_keyed(std::span<const std::uint8_t> key, std::span<const std:
   return digest;
 }
 
+std::uint64_t siphash24(const ShortHashKey& key, std::span<const std::uint8_t> data) {
+  static_assert(std::tuple_size_v<ShortHashKey> == crypto_shorthash_KEYBYTES);
+  static_assert(crypto_shorthash_BYTES == sizeof(std::uint64_t));
+  detail::ensure_sodium();
+  std::uint64_t digest = 0;
+  crypto_shorthash(reinterpret_cast<unsigned char*>(&digest), data.data(), data.size(), key.data());
+  return digest;
+}
+
 Hasher::Hasher() {
   static_assert(sizeof(crypto_generichash_state) <= sizeof(state_));
   static_assert(alignof(crypto_generichash_state) <= 64);

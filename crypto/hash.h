@@ -2,6 +2,8 @@
 // Pure; thread-safe (each Hasher is owned by one thread).
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <span>
 #include <string_view>
 
@@ -17,6 +19,11 @@ inline Hash32 blake2b_256(std::string_view data) {
 // Keyed BLAKE2b-256 (a MAC): used for secrets at rest such as API keys and PINs.
 [[nodiscard]] Hash32 blake2b_256_keyed(std::span<const std::uint8_t> key,
                                        std::span<const std::uint8_t> data);
+
+// SipHash-2-4 (libsodium crypto_shorthash): a fast keyed 64-bit PRF, for
+// checksums an adversary must not be able to make collide without the key.
+using ShortHashKey = std::array<std::uint8_t, 16>;
+[[nodiscard]] std::uint64_t siphash24(const ShortHashKey& key, std::span<const std::uint8_t> data);
 
 class Hasher {
  public:

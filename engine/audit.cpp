@@ -1,10 +1,13 @@
 #include "engine/audit.h"
 
-#include <sodium.h>
-
+#include <algorithm>
 #include <array>
 #include <map>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
 
+#include "crypto/hash.h"
 #include "crypto/random.h"
 #include "engine/codec.h"
 #include "engine/engine.h"
@@ -34,12 +37,25 @@ std::string vs(Cents expected, Cents found) {
   return "expected " + std::to_string(expected) + ", found " + std::to_string(found);
 }
 
+struct AccountHash {
+  std::size_t operator()(const Account& a) const noexcept {
+    return std::hash<std::string>{}(a.owner) ^ static_cast<std::size_t>(a.kind);
+  }
+};
+
+// One Auditor walks the ledger and checks what depends on it; a second one,
+// on its own thread, reads what only depends on stored state (holds,
+// redemptions, the ledger index's checksum) at the same time. Both read the
+// same store (thread-safe reads) and keep their own findings; the walker
+// merges the side's findings after both are done, so the report's order is
+// the same every run.
 class Auditor {
  public:
-  Auditor(const Store& store, const std::vector<VerifyKey>& keys) : store_(store), keys_(keys) {
-    SystemRandom().fill(index_key_);
-  }
+  Auditor(const Store& store, const std::vector<VerifyKey>& keys, const ShortHashKey& index_key)
+      : store_(store), keys_(keys), index_key_(index_key) {}
   Status run(const AuditProgress& progress);
+  Status run_side();
+  Status finish(Auditor& side);
   AuditReport report;
 
  private:
@@ -51,7 +67,7 @@ class Auditor {
   Status check_programmes();
   Status check_holds();
   Status check_redemptions();
-  Status check_index();
+  Status scan_index();
   Status check_index_exactly();
   std::uint64_t row_digest(std::string_view key, std::string_view value);
   Status check_index_row(std::string_view key, std::string_view value, bool& listed);
@@ -71,15 +87,18 @@ class Auditor {
   const Store& store_;
   const std::vector<VerifyKey>& keys_;
   std::map<std::uint64_t, Hash32> checkpoint_hashes_;
-  std::map<Account, Cents> balances_;
+  std::unordered_map<Account, Cents, AccountHash> balances_;
   std::map<std::string, Cents> redeemed_by_programme_, refunded_by_programme_, held_by_programme_;
-  std::map<std::string, std::string> card_programme_;  // card id -> programme, from entries
-  std::uint64_t index_rows_expected_ = 0;              // index rows the entries call for
+  std::unordered_map<std::string, std::string> card_programme_;  // card id -> programme
+  Entry entry_;                                                  // the walk's, reused
+  std::vector<IndexRow> rows_;                                   // index rows of entry_
+  std::uint64_t index_rows_expected_ = 0;                        // index rows the entries call for
   // The sum (mod 2^64) of row_digest over those rows: the index holds exactly
   // them when its rows have the same count and sum (a secret-keyed PRF, so
   // no stored rows can be made to collide without the key).
   std::uint64_t index_sum_expected_ = 0;
-  std::array<std::uint8_t, crypto_shorthash_KEYBYTES> index_key_{};
+  std::uint64_t index_rows_found_ = 0, index_sum_found_ = 0;  // the side's scan of the index
+  const ShortHashKey& index_key_;
   std::string digest_buffer_;
   ChainHead last_;
 };
@@ -121,8 +140,10 @@ void Auditor::take_entry(const Entry& e) {
   if (e.amount_cents <= 0) find("entry", e.seq, "", "amount is not positive");
   for (const Account* a : {&e.from, &e.to}) {
     if (a->kind == AccountKind::card || a->kind == AccountKind::held) {
-      auto [it, fresh] = card_programme_.emplace(a->owner, e.programme);
-      if (!fresh && it->second != e.programme) {
+      auto it = card_programme_.find(a->owner);
+      if (it == card_programme_.end()) {
+        card_programme_.emplace(a->owner, e.programme);
+      } else if (it->second != e.programme) {
         find("conservation", e.seq, a->owner, "entry moves money across programmes");
       }
     } else if (programme_of_owner(*a) != e.programme) {
@@ -136,7 +157,8 @@ void Auditor::take_entry(const Entry& e) {
   if (card_side && from < 0) {
     find("negative_balance", e.seq, e.from.to_string(), "balance went to " + std::to_string(from));
   }
-  for (const IndexRow& row : index_rows(e)) {
+  index_rows(e, rows_);
+  for (const IndexRow& row : rows_) {
     ++index_rows_expected_;
     index_sum_expected_ += row_digest(row.key, row.value);
   }
@@ -152,7 +174,7 @@ Status Auditor::walk_ledger(const AuditProgress& progress) {
   return store_.scan(Space::ledger, "", "", [&](std::string_view key, std::string_view value) {
     std::uint64_t key_seq = keys::seq_of(key);
     std::uint64_t expected = last_.seq + 1;
-    Entry e;
+    Entry& e = entry_;  // reused: its strings keep their storage
     if (!decode(value, e).ok()) {
       find("decode", key_seq, "", "undecodable ledger entry");
       last_.seq = key_seq;
@@ -162,7 +184,7 @@ Status Auditor::walk_ledger(const AuditProgress& progress) {
       find("chain", key_seq, "",
            "sequence gap or mismatch: expected seq " + std::to_string(expected));
     }
-    if (chain_hash(last_.hash, e) != e.hash) {
+    if (chain_hash_encoded(last_.hash, value) != e.hash) {
       find("chain", e.seq, "", "entry hash does not match its contents and the previous hash");
     }
     auto cp = checkpoint_hashes_.find(e.seq);
@@ -195,10 +217,10 @@ Status Auditor::check_head() {
 }
 
 Status Auditor::check_cards() {
-  std::map<std::string, bool> seen;
+  std::unordered_set<std::string> seen;
   BUONI_RETURN_IF_ERROR(each<Card>("c/", [&](const Card& c) {
     std::string id = format_card_id(c.id);
-    seen[id] = true;
+    seen.insert(id);
     ++report.cards;
     Cents available = balance(AccountKind::card, id), held = balance(AccountKind::held, id);
     if (c.available_cents != available)
@@ -211,8 +233,13 @@ Status Auditor::check_cards() {
       find("conservation", 0, id, "ledger puts the card in programme " + it->second);
     }
   }));
+  std::vector<std::string> unstored;
   for (const auto& [id, programme] : card_programme_) {
-    if (!seen.count(id)) find("balance", 0, id, "card in the ledger has no stored record");
+    if (!seen.count(id)) unstored.push_back(id);
+  }
+  std::sort(unstored.begin(), unstored.end());  // the same report every run
+  for (const std::string& id : unstored) {
+    find("balance", 0, id, "card in the ledger has no stored record");
   }
   return Status();
 }
@@ -271,7 +298,8 @@ Status Auditor::check_holds() {
     if (h.status == HoldStatus::pending) pending_by_card[format_card_id(h.card)] += h.amount_cents;
   }));
   return each<Card>("c/", [&](const Card& c) {
-    Cents pending = pending_by_card[format_card_id(c.id)];
+    auto it = pending_by_card.find(format_card_id(c.id));
+    Cents pending = it == pending_by_card.end() ? 0 : it->second;
     if (pending != c.held_cents)
       find("hold", 0, format_card_id(c.id), "pending holds " + vs(pending, c.held_cents));
   });
@@ -283,8 +311,10 @@ Status Auditor::check_redemptions() {
       each<Refund>("f/", [&](const Refund& f) { refunds[f.redemption_id] += f.amount_cents; }));
   return each<Redemption>("r/", [&](const Redemption& r) {
     if (r.refunded_cents > r.amount_cents) find("refund", 0, r.id, "refunded more than redeemed");
-    if (refunds[r.id] != r.refunded_cents)
-      find("refund", 0, r.id, "refunds " + vs(refunds[r.id], r.refunded_cents));
+    auto it = refunds.find(r.id);
+    Cents refunded = it == refunds.end() ? 0 : it->second;
+    if (refunded != r.refunded_cents)
+      find("refund", 0, r.id, "refunds " + vs(refunded, r.refunded_cents));
   });
 }
 
@@ -333,30 +363,22 @@ std::uint64_t Auditor::row_digest(std::string_view key, std::string_view value) 
   digest_buffer_.append(reinterpret_cast<const char*>(&n), sizeof n);
   digest_buffer_.append(key);
   digest_buffer_.append(value);
-  std::uint64_t digest = 0;
-  crypto_shorthash(reinterpret_cast<unsigned char*>(&digest),
-                   reinterpret_cast<const unsigned char*>(digest_buffer_.data()),
-                   digest_buffer_.size(), index_key_.data());
-  return digest;
+  return siphash24(index_key_, as_bytes(digest_buffer_));
 }
 
-// One scan of the index, summing row digests; only when they differ from
-// what the entries call for are the rows checked one by one to name them.
-Status Auditor::check_index() {
-  std::uint64_t rows = 0, sum = 0;
+// One scan of the index, summing row digests (on the side thread); finish()
+// compares them with what the entries call for and only when they differ
+// checks the rows one by one to name them.
+Status Auditor::scan_index() {
   for (std::string_view root : {keys::merchant_entries_root, keys::card_entries_root}) {
     BUONI_RETURN_IF_ERROR(
         store_.scan(Space::state, root, root, [&](std::string_view k, std::string_view v) {
-          ++rows;
-          sum += row_digest(k, v);
+          ++index_rows_found_;
+          index_sum_found_ += row_digest(k, v);
           return true;
         }));
   }
-  if (rows == index_rows_expected_ && sum == index_sum_expected_) {
-    report.index_rows = rows;
-    return Status();
-  }
-  return check_index_exactly();
+  return Status();
 }
 
 Status Auditor::check_index_exactly() {
@@ -406,21 +428,45 @@ Status Auditor::run(const AuditProgress& progress) {
   BUONI_RETURN_IF_ERROR(check_head());
   BUONI_RETURN_IF_ERROR(check_cards());
   BUONI_RETURN_IF_ERROR(check_programmes());
+  return check_settlements(store_, [this](Finding f) {
+    find(std::move(f.check), f.seq, std::move(f.object), std::move(f.detail));
+  });
+}
+
+Status Auditor::run_side() {
   BUONI_RETURN_IF_ERROR(check_holds());
   BUONI_RETURN_IF_ERROR(check_redemptions());
-  BUONI_RETURN_IF_ERROR(check_settlements(store_, [this](Finding f) {
+  return scan_index();
+}
+
+// After both threads: the side's findings, then the index comparison.
+Status Auditor::finish(Auditor& side) {
+  for (Finding& f : side.report.findings) {
     find(std::move(f.check), f.seq, std::move(f.object), std::move(f.detail));
-  }));
-  return check_index();
+  }
+  if (side.index_rows_found_ == index_rows_expected_ &&
+      side.index_sum_found_ == index_sum_expected_) {
+    report.index_rows = side.index_rows_found_;
+    return Status();
+  }
+  return check_index_exactly();
 }
 
 }  // namespace
 
 StatusOr<AuditReport> audit(const Store& store, const std::vector<VerifyKey>& keys,
                             const AuditProgress& progress) {
-  Auditor auditor(store, keys);
-  BUONI_RETURN_IF_ERROR(auditor.run(progress));
-  return std::move(auditor.report);
+  ShortHashKey index_key{};  // fresh per audit: stored rows cannot be made to collide
+  SystemRandom().fill(index_key);
+  Auditor walker(store, keys, index_key), side(store, keys, index_key);
+  Status side_status;
+  std::thread side_thread([&] { side_status = side.run_side(); });
+  Status walk_status = walker.run(progress);
+  side_thread.join();
+  BUONI_RETURN_IF_ERROR(walk_status);
+  BUONI_RETURN_IF_ERROR(side_status);
+  BUONI_RETURN_IF_ERROR(walker.finish(side));
+  return std::move(walker.report);
 }
 
 }  // namespace buoni::engine

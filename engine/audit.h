@@ -13,7 +13,9 @@
 // Every discrepancy is a Finding naming where it is; the audit goes on after
 // one, so a report lists them all (up to limits in the caller's hands).
 // A Store that cannot be read is a Status, not a finding.
-// Thread safety: reads only; may run against a live store's secondary.
+// Thread safety: reads only (from two threads of its own: the store must allow
+// concurrent reads, as engine/store.h requires); may run against a live
+// store's secondary.
 #pragma once
 
 #include <functional>

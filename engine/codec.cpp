@@ -57,17 +57,29 @@ std::string Reader::str() {
   if (!take(n, &p)) return {};
   return std::string(p, n);
 }
+void Reader::str_into(std::string& out) {
+  std::uint32_t n = u32();
+  const char* p = nullptr;
+  if (!take(n, &p)) {
+    out.clear();
+    return;
+  }
+  out.assign(p, n);
+}
 void Reader::raw(std::span<std::uint8_t> out) {
   const char* p = nullptr;
   if (take(out.size(), &p)) std::memcpy(out.data(), p, out.size());
 }
 Account Reader::account() {
   Account a;
+  account_into(a);
+  return a;
+}
+void Reader::account_into(Account& out) {
   std::uint8_t kind = u8();
   if (kind > static_cast<std::uint8_t>(AccountKind::expired)) failed_ = true;
-  a.kind = static_cast<AccountKind>(kind);
-  a.owner = str();
-  return a;
+  out.kind = static_cast<AccountKind>(kind);
+  str_into(out.owner);
 }
 
 namespace {
@@ -314,19 +326,25 @@ std::string encode(const Entry& v) {
   return w.take();
 }
 
+std::string_view encoded_entry_body(std::string_view encoded) {
+  constexpr std::size_t version_bytes = 1, hash_bytes = sizeof(Hash32);
+  BUONI_ASSERT(encoded.size() >= version_bytes + hash_bytes);
+  return encoded.substr(version_bytes, encoded.size() - version_bytes - hash_bytes);
+}
+
 Status decode(std::string_view in, Entry& v) {
   Reader r(in);
   bool bad = !read_version(r);
   v.seq = r.u64();
   v.time_ms = r.i64();
   v.kind = read_enum(r, EntryKind::settle, bad);
-  v.programme = r.str();
-  v.from = r.account();
-  v.to = r.account();
+  r.str_into(v.programme);
+  r.account_into(v.from);
+  r.account_into(v.to);
   v.amount_cents = r.i64();
-  v.card = r.str();
-  v.merchant = r.str();
-  v.ref = r.str();
+  r.str_into(v.card);
+  r.str_into(v.merchant);
+  r.str_into(v.ref);
   r.raw(v.hash);
   return bad ? corruption("bad ledger entry") : finish(r, "ledger entry");
 }
@@ -557,6 +575,12 @@ void add_row(std::vector<IndexRow>& rows, std::string key, const std::string& va
 
 std::vector<IndexRow> index_rows(const Entry& e) {
   std::vector<IndexRow> rows;
+  index_rows(e, rows);
+  return rows;
+}
+
+void index_rows(const Entry& e, std::vector<IndexRow>& rows) {
+  rows.clear();
   const std::string value = encode_index_value(e.time_ms);
   if (!e.merchant.empty()) add_row(rows, keys::merchant_entry(e.merchant, e.seq), value);
   for (const Account* a : {&e.from, &e.to}) {
@@ -565,7 +589,10 @@ std::vector<IndexRow> index_rows(const Entry& e) {
       add_row(rows, keys::merchant_entry(owner.substr(0, owner.find(':')), e.seq), value);
     }
   }
+  std::string_view last_card;  // a card named twice (e.card and an account) is listed once
   auto add_card = [&](std::string_view text) {
+    if (text == last_card) return;
+    last_card = text;
     ParsedCard parsed = parse_card_number(text);
     if (parsed.id) add_row(rows, keys::card_entry(*parsed.id, e.seq), value);
   };
@@ -573,7 +600,6 @@ std::vector<IndexRow> index_rows(const Entry& e) {
   for (const Account* a : {&e.from, &e.to}) {
     if (a->kind == AccountKind::card || a->kind == AccountKind::held) add_card(a->owner);
   }
-  return rows;
 }
 
 }  // namespace buoni::engine

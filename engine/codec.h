@@ -132,8 +132,10 @@ class Reader {
   std::int64_t i64() { return static_cast<std::int64_t>(u64()); }
   bool boolean();
   std::string str();
+  void str_into(std::string& out);  // reuses out's capacity
   void raw(std::span<std::uint8_t> out);
   Account account();
+  void account_into(Account& out);  // reuses out.owner's capacity
   [[nodiscard]] bool failed() const { return failed_; }
   [[nodiscard]] bool ok_and_done() const { return !failed_ && in_.empty(); }
 
@@ -156,6 +158,11 @@ inline constexpr std::uint8_t format_v1 = 1;
 [[nodiscard]] std::string encode(const ChainHead& v);
 [[nodiscard]] std::string encode(const Settlement& v);
 void write_entry_body(Writer& w, const Entry& v);
+// The entry_body bytes inside an encoded entry (u8(1) || entry_body || hash),
+// without decoding it. The encoding is canonical (fixed-width integers and
+// lengths), so for an `encoded` that decode() accepted, this equals what
+// write_entry_body() writes for the decoded entry.
+[[nodiscard]] std::string_view encoded_entry_body(std::string_view encoded);
 
 [[nodiscard]] Status decode(std::string_view in, Programme& out);
 [[nodiscard]] Status decode(std::string_view in, Merchant& out);
@@ -163,6 +170,8 @@ void write_entry_body(Writer& w, const Entry& v);
 [[nodiscard]] Status decode(std::string_view in, Hold& out);
 [[nodiscard]] Status decode(std::string_view in, Redemption& out);
 [[nodiscard]] Status decode(std::string_view in, Refund& out);
+// Reuses the strings of `out`: decoding many entries into one allocates
+// little once it has seen the longest fields.
 [[nodiscard]] Status decode(std::string_view in, Entry& out);
 [[nodiscard]] Status decode(std::string_view in, Checkpoint& out);
 [[nodiscard]] Status decode(std::string_view in, ChainHead& out);
@@ -213,6 +222,9 @@ struct IndexRow {
   std::string value;
 };
 [[nodiscard]] std::vector<IndexRow> index_rows(const Entry& entry);
+// The same rows into `rows` (cleared first), reusing its storage: for loops
+// over many entries.
+void index_rows(const Entry& entry, std::vector<IndexRow>& rows);
 [[nodiscard]] std::string encode_index_value(TimeMs time_ms);
 [[nodiscard]] Status decode_index_value(std::string_view in, TimeMs& time_ms);
 

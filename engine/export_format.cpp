@@ -1,5 +1,6 @@
 #include "engine/export_format.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace buoni::engine::export_format {
@@ -11,27 +12,35 @@ constexpr std::array<std::string_view, field_count> names = {
     "programme", "from",      "to",        "amount_cents", "card", "merchant", "ref",
     "key_id",    "prev_hash", "hash",      "signature",    "body", "entries",  "checkpoints"};
 
+// Characters are copied in runs up to the next one that needs escaping.
 void append_json_string(std::string& out, std::string_view v) {
   out.push_back('"');
-  for (char c : v) {
-    auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
+  std::size_t i = 0;
+  while (i < v.size()) {
+    std::size_t run = i;
+    while (run < v.size() && v[run] != '"' && v[run] != '\\' &&
+           static_cast<unsigned char>(v[run]) >= 0x20)
+      ++run;
+    out.append(v.substr(i, run - i));
+    if (run == v.size()) break;
+    auto u = static_cast<unsigned char>(v[run]);
+    if (u >= 0x20) {
       out.push_back('\\');
-      out.push_back(c);
-    } else if (u < 0x20) {
+      out.push_back(v[run]);
+    } else {
       static constexpr char hex[] = "0123456789abcdef";
       out += "\\u00";
       out.push_back(hex[u >> 4]);
       out.push_back(hex[u & 15]);
-    } else {
-      out.push_back(c);
     }
+    i = run + 1;
   }
   out.push_back('"');
 }
 
 void append_csv_cell(std::string& out, std::string_view v) {
-  if (v.find_first_of(",\"\r\n") == std::string_view::npos) {
+  auto special = [](char c) { return c == ',' || c == '"' || c == '\r' || c == '\n'; };
+  if (std::none_of(v.begin(), v.end(), special)) {
     out.append(v);
     return;
   }
@@ -294,37 +303,49 @@ bool parse_json_line(std::string_view line, Record& r, std::string& error) {
   return true;
 }
 
+// Cells are appended to in runs (up to the next quote or comma), and the
+// strings of `cells` are reused from row to row.
 bool split_csv_row(std::string_view text, std::vector<std::string>& cells, std::string& error) {
-  cells.clear();
-  cells.emplace_back();
+  std::size_t n = 0;  // cells in use
+  auto next_cell = [&]() -> std::string& {
+    if (n == cells.size()) cells.emplace_back();
+    std::string& cell = cells[n++];
+    cell.clear();
+    return cell;
+  };
+  std::string* cell = &next_cell();
   std::size_t i = 0;
   bool quoted_cell = false;
   while (i < text.size()) {
+    std::size_t run = i;
+    while (run < text.size() && text[run] != '"' &&
+           (quoted_cell || (text[run] != ',' && text[run] != '\r')))
+      ++run;
+    cell->append(text.substr(i, run - i));
+    i = run;
+    if (i == text.size()) break;
     char c = text[i++];
-    if (quoted_cell) {
-      if (c != '"') {
-        cells.back().push_back(c);
-      } else if (i < text.size() && text[i] == '"') {
-        cells.back().push_back('"');
+    if (quoted_cell) {  // c is a quote: a doubled one, or the cell's end
+      if (i < text.size() && text[i] == '"') {
+        cell->push_back('"');
         ++i;
-      } else {
-        quoted_cell = false;
-        if (i < text.size() && text[i] != ',') {
-          error = "text after a quoted cell";
-          return false;
-        }
+        continue;
+      }
+      quoted_cell = false;
+      if (i < text.size() && text[i] != ',') {
+        error = "text after a quoted cell";
+        return false;
       }
     } else if (c == ',') {
-      cells.emplace_back();
-    } else if (c == '"' && cells.back().empty() && (i == 1 || text[i - 2] == ',')) {
+      cell = &next_cell();
+    } else if (c == '"' && cell->empty() && (i == 1 || text[i - 2] == ',')) {
       quoted_cell = true;
-    } else if (c == '"' || c == '\r') {
+    } else {
       error = "a quote or carriage return inside an unquoted cell";
       return false;
-    } else {
-      cells.back().push_back(c);
     }
   }
+  cells.resize(n);
   return !quoted_cell;
 }
 

@@ -70,6 +70,7 @@ class Verifier {
   std::vector<std::string> cells_;
   Record r_;
   std::string error_, body_;
+  Entry entry_;                               // the last entry's decoded body
   std::uint64_t last_seq_ = 0;                // the highest seq read in order
   Hash32 last_hash_{};                        // its hash field
   std::uint64_t covered_seq_ = 0;             // the last seq a good checkpoint signs
@@ -239,7 +240,7 @@ void Verifier::entry() {
     return;
   }
   std::copy(hash.begin(), hash.end(), bytes + 1 + body_bytes);
-  Entry e;
+  Entry& e = entry_;  // reused: its strings keep their storage
   if (!decode(body_, e).ok()) {
     find("entry", seq, "body does not decode as a ledger entry (engine/codec.h entry_body)");
   } else {
@@ -248,21 +249,33 @@ void Verifier::entry() {
   entry_chain(seq, entry_order(seq), prev, hash, std::string_view(body_).substr(1, body_bytes));
 }
 
+// The readable fields must say what the encoded entry says. Compared in
+// place (no strings built per entry); the message is built on a mismatch.
 bool Verifier::entry_fields(std::uint64_t seq, const Entry& e) {
   std::size_t before = v.findings_total;
-  auto check = [&](Field f, const std::string& decoded) {
-    if (r_.value[f] == decoded) return;
+  auto mismatch = [&](Field f, std::string decoded) {
     find("entry", seq,
          std::string(field_name(f)) + " is \"" + r_.value[f] + "\" in the readable fields but \"" +
              decoded + "\" in the encoded entry (body)");
   };
-  check(f_seq, std::to_string(e.seq));
-  check(f_time_ms, std::to_string(e.time_ms));
-  check(f_kind, std::string(entry_kind_name(e.kind)));
+  auto check = [&](Field f, std::string_view decoded) {
+    if (r_.value[f] != decoded) mismatch(f, std::string(decoded));
+  };
+  auto check_number = [&](Field f, auto decoded) {
+    char digits[24];
+    auto end = std::to_chars(digits, digits + sizeof digits, decoded).ptr;
+    check(f, std::string_view(digits, static_cast<std::size_t>(end - digits)));
+  };
+  auto check_account = [&](Field f, const Account& decoded) {
+    if (!decoded.text_equals(r_.value[f])) mismatch(f, decoded.to_string());
+  };
+  check_number(f_seq, e.seq);
+  check_number(f_time_ms, e.time_ms);
+  check(f_kind, entry_kind_name(e.kind));
   check(f_programme, e.programme);
-  check(f_from, e.from.to_string());
-  check(f_to, e.to.to_string());
-  check(f_amount_cents, std::to_string(e.amount_cents));
+  check_account(f_from, e.from);
+  check_account(f_to, e.to);
+  check_number(f_amount_cents, e.amount_cents);
   check(f_card, e.card);
   check(f_merchant, e.merchant);
   check(f_ref, e.ref);

@@ -5,13 +5,24 @@
 
 namespace buoni::engine {
 
+namespace {
+constexpr std::string_view entry_tag = "buoni-entry-v1";
+}  // namespace
+
 Hash32 chain_hash(const Hash32& prev_hash, const Entry& entry) {
   Writer w;
   w.raw(prev_hash);
-  static constexpr std::string_view tag = "buoni-entry-v1";
-  w.raw(as_bytes(tag));
+  w.raw(as_bytes(entry_tag));
   write_entry_body(w, entry);
   return blake2b_256(w.bytes());
+}
+
+Hash32 chain_hash_encoded(const Hash32& prev_hash, std::string_view encoded) {
+  Hasher h;
+  h.update(prev_hash);
+  h.update(entry_tag);
+  h.update(encoded_entry_body(encoded));
+  return h.finish();
 }
 
 std::string checkpoint_message(const Checkpoint& c) {

@@ -16,6 +16,9 @@
 namespace buoni::engine {
 
 [[nodiscard]] Hash32 chain_hash(const Hash32& prev_hash, const Entry& entry);
+// The same hash from an entry as stored (engine/codec.h encode(Entry)) that
+// decode() accepted: hashes its body bytes in place, with no re-encoding.
+[[nodiscard]] Hash32 chain_hash_encoded(const Hash32& prev_hash, std::string_view encoded);
 [[nodiscard]] std::string checkpoint_message(const Checkpoint& checkpoint);
 [[nodiscard]] Checkpoint sign_checkpoint(const SigningKey& key, const ChainHead& head,
                                          TimeMs time_ms);

@@ -58,10 +58,20 @@ std::string_view entry_kind_name(EntryKind kind) {
   return "unknown";
 }
 
+std::string_view account_kind_name(AccountKind kind) {
+  static constexpr std::string_view names[] = {"budget",  "pool",    "card",   "held",
+                                               "payable", "settled", "expired"};
+  return names[static_cast<int>(kind)];
+}
+
 std::string Account::to_string() const {
-  static constexpr const char* names[] = {"budget",  "pool",    "card",   "held",
-                                          "payable", "settled", "expired"};
-  return std::string(names[static_cast<int>(kind)]) + ":" + owner;
+  return std::string(account_kind_name(kind)) + ":" + owner;
+}
+
+bool Account::text_equals(std::string_view text) const {
+  std::string_view name = account_kind_name(kind);
+  return text.size() == name.size() + 1 + owner.size() && text.starts_with(name) &&
+         text[name.size()] == ':' && text.ends_with(owner);
 }
 
 }  // namespace buoni::engine

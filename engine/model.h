@@ -137,7 +137,8 @@ struct Account {
   AccountKind kind = AccountKind::budget;
   std::string owner;  // programme id; card id (16 symbols); or "merchant:programme"
   auto operator<=>(const Account&) const = default;
-  [[nodiscard]] std::string to_string() const;  // "card:7K2M..."
+  [[nodiscard]] std::string to_string() const;                  // "card:7K2M..."
+  [[nodiscard]] bool text_equals(std::string_view text) const;  // text == to_string()
 };
 
 enum class EntryKind : std::uint8_t {
@@ -155,6 +156,7 @@ enum class EntryKind : std::uint8_t {
                  // programme; settled -> payable when the net is negative)
 };
 [[nodiscard]] std::string_view entry_kind_name(EntryKind kind);
+[[nodiscard]] std::string_view account_kind_name(AccountKind kind);  // "card")
 
 struct Entry {
   std::uint64_t seq = 0;  // dense, from 1

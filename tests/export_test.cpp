@@ -273,6 +273,38 @@ TEST_CASE("odd text survives both formats") {
   CHECK(cells[ef::f_ref] == odd);
 }
 
+TEST_CASE("split_csv_row: quoted runs, doubled quotes, reused cells, malformed rows") {
+  namespace ef = buoni::engine::export_format;
+  std::vector<std::string> cells;
+  std::string error;
+  REQUIRE(ef::split_csv_row("a,\"b,\"\"c\"\"\n\",,d", cells, error));
+  CHECK(cells == std::vector<std::string>{"a", "b,\"c\"\n", "", "d"});
+  REQUIRE(ef::split_csv_row("x", cells, error));  // fewer cells than the row before
+  CHECK(cells == std::vector<std::string>{"x"});
+  REQUIRE(ef::split_csv_row("", cells, error));
+  CHECK(cells == std::vector<std::string>{""});
+  error.clear();
+  CHECK_FALSE(ef::split_csv_row("\"still open,", cells, error));
+  CHECK(error.empty());  // not malformed: the row goes on past this line
+  CHECK_FALSE(ef::split_csv_row("a\"b", cells, error));
+  CHECK(contains(error, "inside an unquoted cell"));
+  CHECK_FALSE(ef::split_csv_row("a\rb", cells, error));
+  CHECK(contains(error, "carriage return"));
+  CHECK_FALSE(ef::split_csv_row("\"a\"b", cells, error));
+  CHECK(contains(error, "text after a quoted cell"));
+}
+
+TEST_CASE("chain_hash_encoded equals chain_hash of the decoded entry, for every entry") {
+  const History& h = history();
+  Hash32 prev{};
+  for (std::uint64_t seq = 1; seq <= h.head_seq(); ++seq) {
+    Entry e = h.entry(seq);
+    CHECK(chain_hash_encoded(prev, encode(e)) == chain_hash(prev, e));
+    CHECK(chain_hash(prev, e) == e.hash);
+    prev = e.hash;
+  }
+}
+
 TEST_CASE("each tampering of an export is found and named") {
   const History& h = history();
   const std::vector<std::string> clean = lines_of(h.exported(ExportFormat::jsonl));
