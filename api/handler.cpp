@@ -49,6 +49,7 @@ constexpr std::array routes{
     Route{http::verb::post, "/v1/cards/{card}/unblock", Access::admin, Idem::optional, post_unblock},
     Route{http::verb::post, "/v1/cards/{card}/unlock-pin", Access::admin, Idem::optional, post_unlock_pin},
     Route{http::verb::post, "/v1/cards/{card}/replace", Access::admin, Idem::optional, post_replace},
+    Route{http::verb::post, "/v1/settlements", Access::admin, Idem::optional, post_settlement},
     Route{http::verb::get, "/v1/public/cards/{token}", Access::open, Idem::none, get_public_card},
     Route{http::verb::get, "/c/{token}", Access::open, Idem::none, get_card_page},
     Route{http::verb::get, "/healthz", Access::open, Idem::none, get_healthz},

@@ -4,6 +4,7 @@
 #include <array>
 
 #include "api/handler_internal.h"
+#include "api/render.h"
 #include "crypto/api_key.h"
 #include "crypto/hash.h"
 #include "crypto/random.h"
@@ -12,6 +13,7 @@
 #include "engine/limits.h"
 #include "engine/pin.h"
 #include "engine/queries.h"
+#include "engine/settle.h"
 #include "engine/validate.h"
 
 namespace buoni::api::detail {
@@ -187,6 +189,29 @@ Response post_unlock_pin(Call& call) {
   static_cast<void>(parse_body(call.req, {}));
   return run_command(call, engine::UnlockPin{resolve_card(call.ctx, call.params[0])},
                      http::status::ok);
+}
+
+// Settles a period through the engine; answers the stored settlement with
+// its lines (201 when this call made it, 200 "already_settled" when the
+// period was settled before; a replay of the same key answers as the first).
+Response post_settlement(Call& call) {
+  json::object body = parse_body(call.req, {"from", "to"});
+  engine::Settle c;
+  c.from_day = day(body, "from");
+  c.to_day = day(body, "to");
+  if (c.to_day < c.from_day) fail_field("to is before from");
+  c.period_id = engine::settlement_period_id(c.from_day, c.to_day);
+  engine::Result result = execute(call, c);
+  if (!result.outcome.ok()) return result_response(call, c, result, http::status::ok);
+  auto stored = engine::find_settlement(call.ctx.store, c.period_id);
+  if (!stored.ok()) fail_status(stored.status());
+  if (!stored->has_value())
+    fail_status(internal_error("settlement " + c.period_id + " not stored"));
+  auto shops = engine::settlement_merchants(call.ctx.store, **stored);
+  if (!shops.ok()) fail_status(shops.status());
+  const bool already = result.outcome.status == "already_settled";
+  return json_response(call.req, already ? http::status::ok : http::status::created,
+                       settlement_json(**stored, *shops, already), result.replayed);
 }
 
 }  // namespace buoni::api::detail

@@ -151,5 +151,6 @@ struct PublicTransaction {
 [[nodiscard]] Response post_unblock(Call& call);
 [[nodiscard]] Response post_unlock_pin(Call& call);
 [[nodiscard]] Response post_replace(Call& call);
+[[nodiscard]] Response post_settlement(Call& call);
 
 }  // namespace buoni::api::detail

@@ -225,6 +225,37 @@ json::object outcome_json(const Command& command, const Outcome& o) {
                     command);
 }
 
+json::object settlement_json(const Settlement& s, const std::map<std::string, Merchant>& shops,
+                             bool already_settled) {
+  json::array lines;
+  Cents total_cents = 0;
+  for (const SettlementLine& l : s.lines) {
+    const Merchant& shop = shops.at(l.merchant);
+    total_cents += l.net_cents;
+    lines.push_back(json::object{{"merchant", l.merchant},
+                                 {"name", shop.name},
+                                 {"vat_number", shop.vat_number},
+                                 {"programme", l.programme},
+                                 {"amount_cents", l.net_cents},
+                                 {"redeemed_cents", l.redeemed_cents},
+                                 {"refunded_cents", l.refunded_cents},
+                                 {"count", l.count},
+                                 {"first_seq", l.first_seq},
+                                 {"first_at", format_time(l.first_time_ms)},
+                                 {"last_seq", l.last_seq},
+                                 {"last_at", format_time(l.last_time_ms)},
+                                 {"ledger_seq", l.ledger_seq}});
+  }
+  return json::object{{"id", s.id},
+                      {"from", format_day(s.from_day)},
+                      {"to", format_day(s.to_day)},
+                      {"status", already_settled ? "already_settled" : "settled"},
+                      {"amount_cents", total_cents},
+                      {"currency", currency},
+                      {"created_at", format_time(s.created_at_ms)},
+                      {"lines", std::move(lines)}};
+}
+
 std::string markup_escape(std::string_view text) {
   std::string out;
   out.reserve(text.size());

@@ -79,6 +79,19 @@ StatusOr<std::optional<Settlement>> find_settlement(const Store& store, std::str
   return find<Settlement>(store, keys::settlement(id));
 }
 
+StatusOr<std::map<std::string, Merchant>> settlement_merchants(const Store& store,
+                                                               const Settlement& settlement) {
+  std::map<std::string, Merchant> shops;
+  for (const SettlementLine& line : settlement.lines) {
+    if (shops.count(line.merchant)) continue;
+    BUONI_ASSIGN_OR_RETURN(auto m, find_merchant(store, line.merchant));
+    if (!m)
+      return corruption("settlement " + settlement.id + " names unknown shop " + line.merchant);
+    shops.emplace(line.merchant, std::move(*m));
+  }
+  return shops;
+}
+
 StatusOr<std::vector<Merchant>> list_merchants(const Store& store, std::string_view after,
                                                std::size_t limit) {
   std::string start = keys::merchant(after);

@@ -4,6 +4,7 @@
 // A missing object is nullopt; an unreadable store or record is a Status.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <vector>
 
@@ -35,6 +36,10 @@ namespace buoni::engine {
 // A settlement by id (engine/settle.h), e.g. "2026-04".
 [[nodiscard]] StatusOr<std::optional<Settlement>> find_settlement(const Store& store,
                                                                   std::string_view id);
+// The shops a settlement's lines name, by id (a line naming a shop that is
+// not stored is corruption).
+[[nodiscard]] StatusOr<std::map<std::string, Merchant>> settlement_merchants(
+    const Store& store, const Settlement& settlement);
 // The ledger entries from seq `from` on, at most `limit`.
 [[nodiscard]] StatusOr<std::vector<Entry>> read_entries(const Store& store, std::uint64_t from,
                                                         std::size_t limit);

@@ -3,10 +3,18 @@
 #include <map>
 #include <utility>
 
+#include "engine/calendar.h"
 #include "engine/limits.h"
 #include "engine/validate.h"
 
 namespace buoni::engine {
+
+std::string settlement_period_id(Day from_day, Day to_day) {
+  const std::string from = format_day(from_day), to = format_day(to_day);
+  const bool whole_month = from.ends_with("-01") && format_day(to_day + 1).ends_with("-01") &&
+                           from.substr(0, 7) == to.substr(0, 7);
+  return whole_month ? from.substr(0, 7) : from + ".." + to;
+}
 
 bool settles(EntryKind kind) {
   return kind == EntryKind::redeem || kind == EntryKind::capture || kind == EntryKind::refund;

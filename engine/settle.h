@@ -35,6 +35,11 @@ namespace buoni::engine {
 // Whether settlements pay entries of this kind (redeem, capture, refund).
 [[nodiscard]] bool settles(EntryKind kind);
 
+// The id a period is settled under: a whole calendar month is named as the
+// month ("2026-04"), any other period as "2026-04-01..2026-04-15", so the
+// two spellings of one month are one settlement.
+[[nodiscard]] std::string settlement_period_id(Day from_day, Day to_day);
+
 // Applies `command` for the admin at `now_ms`. Declines: invalid_field (bad
 // id, from > to, longer than limits::settle_period_days_max, period not
 // ended), already_exists (the id was settled with other dates),

@@ -1,7 +1,8 @@
 // `buoni reconcile` and `buoni settle` as users run them: a statement with
 // every kind of mismatch (exit 1, each listed), a clean one (exit 0), a bad
 // line (exit 2, named); a settlement's CSV, a second run ("already
-// settled"), and the audit after.
+// settled"), and the audit after; the same through a running server
+// (settle --server, POST /v1/settlements) and the API's refusals.
 #include <doctest/doctest.h>
 
 #include <boost/json.hpp>
@@ -17,6 +18,7 @@
 #include "engine/clock.h"
 #include "engine/engine.h"
 #include "storage/rocks_store.h"
+#include "tests/server_support.h"
 #include "tests/support.h"
 
 namespace {
@@ -126,44 +128,52 @@ TEST_CASE("reconcile lists every kind of mismatch and exits 1; a clean statement
   CHECK(buoni::test::contains(usage.err, "line 3"));
 }
 
+// Sales in March 2025 (two redemptions of shop m1, 1000 + 2500 cents), made
+// in-process with a pinned clock on a fresh data directory; returns the
+// admin key `init` printed.
+std::string march_sales(const std::string& dir) {
+  const std::string admin_key =
+      str_field(parse_object(ok({"--data", dir, "--json", "init"}).out), "admin_key");
+  auto key = buoni::load_signing_key(dir + "/keys/signing-1.key");
+  REQUIRE(key.ok());
+  buoni::storage::RocksOptions options;
+  auto store = buoni::storage::open_primary(dir + "/db", options);
+  REQUIRE(store.ok());
+  const buoni::engine::Day mar10 = 20157;  // 2025-03-10
+  buoni::engine::ManualClock clock(mar10 * buoni::engine::ms_per_day + 36'000'000);
+  buoni::SystemRandom random;
+  auto engine = buoni::engine::Engine::open(**store, *key, clock, random);
+  REQUIRE(engine.ok());
+  using namespace buoni::engine;  // NOLINT
+  auto run = [&](Caller caller, Command command) {
+    auto r = (*engine)->execute(Request{std::move(caller), "", std::move(command)});
+    REQUIRE(r.ok());
+    REQUIRE(r->outcome.ok());
+    return r->outcome;
+  };
+  run(Caller::admin(), CreateProgramme{"p1", "Buoni", 100'000, mar10 - 9, mar10 + 300});
+  AddMerchant m{"m1", "Alimentari, Uno", "01234567897", {"p1"}, {}};
+  m.api_key_hash = buoni::blake2b_256("mk_test");
+  run(Caller::admin(), m);
+  buoni::CardId card =
+      *buoni::parse_card_number(run(Caller::admin(), IssueCard{"p1", "f1", 9000}).card).id;
+  run(Caller::merchant("m1"), Redeem{card, 1000});
+  run(Caller::merchant("m1"), Redeem{card, 2500});
+  (*engine)->stop();
+  return admin_key;
+}
+
+const std::string expected_head =
+    "merchant_id,name,vat_number,programme,amount_cents,count,first_seq,first_at,last_seq,"
+    "last_at,ledger_seq\n";
+
 TEST_CASE("settle writes the CSV, a second run says already settled, the audit passes") {
   TempDir tmp;
   const std::string dir = tmp.path + "/data";
-  ok({"--data", dir, "init"});
-  {  // Sales in March 2025, made in-process with a pinned clock.
-    auto key = buoni::load_signing_key(dir + "/keys/signing-1.key");
-    REQUIRE(key.ok());
-    buoni::storage::RocksOptions options;
-    auto store = buoni::storage::open_primary(dir + "/db", options);
-    REQUIRE(store.ok());
-    const buoni::engine::Day mar10 = 20157;  // 2025-03-10
-    buoni::engine::ManualClock clock(mar10 * buoni::engine::ms_per_day + 36'000'000);
-    buoni::SystemRandom random;
-    auto engine = buoni::engine::Engine::open(**store, *key, clock, random);
-    REQUIRE(engine.ok());
-    using namespace buoni::engine;  // NOLINT
-    auto run = [&](Caller caller, Command command) {
-      auto r = (*engine)->execute(Request{std::move(caller), "", std::move(command)});
-      REQUIRE(r.ok());
-      REQUIRE(r->outcome.ok());
-      return r->outcome;
-    };
-    run(Caller::admin(), CreateProgramme{"p1", "Buoni", 100'000, mar10 - 9, mar10 + 300});
-    AddMerchant m{"m1", "Alimentari, Uno", "01234567897", {"p1"}, {}};
-    m.api_key_hash = buoni::blake2b_256("mk_test");
-    run(Caller::admin(), m);
-    buoni::CardId card =
-        *buoni::parse_card_number(run(Caller::admin(), IssueCard{"p1", "f1", 9000}).card).id;
-    run(Caller::merchant("m1"), Redeem{card, 1000});
-    run(Caller::merchant("m1"), Redeem{card, 2500});
-    (*engine)->stop();
-  }
+  march_sales(dir);
   const std::string csv = tmp.sub("march.csv");
   Ran first = ok({"settle", "--data", dir, "--period", "2025-03", "--out", csv});
   CHECK(buoni::test::contains(first.out, "settled 2025-03"));
-  const std::string expected_head =
-      "merchant_id,name,vat_number,programme,amount_cents,count,first_seq,first_at,last_seq,"
-      "last_at,ledger_seq\n";
   std::string text = read_file(csv);
   CHECK(text.starts_with(expected_head));
   CHECK(buoni::test::contains(text, "m1,\"Alimentari, Uno\",01234567897,p1,3500,2,"));
@@ -179,6 +189,62 @@ TEST_CASE("settle writes the CSV, a second run says already settled, the audit p
   Ran current = buoni_run({"settle", "--data", dir, "--from", buoni::test::day_string(0), "--to",
                            buoni::test::day_string(0)});
   CHECK(current.rc == 2);
+}
+
+TEST_CASE("settle --server: the same settlement through a running server; the API's refusals") {
+  TempDir tmp;
+  const std::string dir = tmp.path + "/data";
+  const std::string admin_key = march_sales(dir);
+  buoni::test::ServedDir served(BUONI_BIN, dir);
+  const std::vector<std::string> remote = {"--server", served.url, "--key", admin_key};
+  auto settle = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "settle");
+    args.insert(args.end(), remote.begin(), remote.end());
+    return buoni_run(args);
+  };
+  const std::string csv = tmp.sub("march.csv");
+  Ran first = settle({"--period", "2025-03", "--out", csv});
+  INFO("settle --server: exit " << first.rc << " " << first.out << first.err);
+  REQUIRE(first.rc == 0);
+  CHECK(buoni::test::contains(first.out, "settled 2025-03 (2025-03-01..2025-03-31)"));
+  CHECK(buoni::test::contains(first.out, "m1 p1: 3500 cents, 2 operations"));
+  const std::string text = read_file(csv);
+  CHECK(text.starts_with(expected_head));
+  CHECK(buoni::test::contains(text, "m1,\"Alimentari, Uno\",01234567897,p1,3500,2,"));
+
+  Ran again = settle({"--from", "2025-03-01", "--to", "2025-03-31", "--out", csv, "--json"});
+  REQUIRE(again.rc == 0);
+  json::object j = parse_object(again.out);
+  CHECK(str_field(j, "status") == "already_settled");
+  CHECK(j.at("amount_cents").as_int64() == 3500);
+  CHECK(read_file(csv) == text);
+  // A period with no sales: settled, with no lines.
+  Ran empty = settle({"--period", "2025-02", "--json"});
+  REQUIRE(empty.rc == 0);
+  CHECK(parse_object(empty.out).at("lines").as_array().empty());
+  // The local mode cannot open a store the server holds: it says so (exit 3).
+  CHECK(buoni_run({"settle", "--data", dir, "--period", "2025-04"}).rc == 3);
+
+  buoni::test::HttpClient http(served.port);
+  const std::vector<std::pair<std::string, std::string>> json_type = {
+      {"Content-Type", "application/json"}};
+  buoni::test::Reply r =
+      http.call("POST", "/v1/settlements", R"({"from":"2025-03-31","to":"2025-03-01"})", admin_key,
+                json_type);
+  CHECK(r.status == 400);
+  CHECK(buoni::test::contains(r.body, "invalid_field"));
+  r = http.call("POST", "/v1/settlements", R"({"from":"2025-03-01","to":"2025-03-31"})", "mk_test",
+                json_type);
+  CHECK(r.status == 403);
+  const std::string today = buoni::test::day_string(0);
+  r = http.call("POST", "/v1/settlements", R"({"from":")" + today + R"(","to":")" + today + R"("})",
+                admin_key, json_type);
+  CHECK(r.status == 400);  // the period has not ended
+  r = http.call("POST", "/v1/settlements", R"({"from":"2025-03-01","to":"2025-03-31","x":1})",
+                admin_key, json_type);
+  CHECK(r.status == 400);
+  served.process->stop();
+  ok({"audit", "--data", dir});
 }
 
 }  // namespace

@@ -1,26 +1,31 @@
 // buoni settle --period YYYY-MM | --from D --to D [--out F.csv] [--json]
+//                [--server URL --key KEY]
 //
 // Settles a period through the engine (engine/settle.h): per shop and
 // programme, the net of the redemptions, captures and refunds of the period
 // that no settlement paid yet, as settle entries (payable -> settled), in one
-// atomic batch. Settling a period again changes nothing and says "already
-// settled"; the CSV for the accounting office is (re)written from the stored
-// settlement: merchant_id,name,vat_number,programme,amount_cents,count,
-// first_seq,first_at,last_seq,last_at,ledger_seq; written to F.tmp, fsynced,
-// renamed over F.
+// atomic batch. Locally it runs the engine on the data directory; with
+// --server (while a server runs: the store is its) it is POST
+// /v1/settlements. Both give the same answer (api/render.h settlement_json),
+// printed the same way. Settling a period again changes nothing and says
+// "already settled"; the CSV for the accounting office is (re)written from
+// the answer: merchant_id,name,vat_number,programme,amount_cents,count,
+// first_seq,first_at,last_seq,last_at,ledger_seq; written to F.tmp,
+// fsynced, renamed over F.
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <map>
 
+#include "api/render.h"
 #include "engine/calendar.h"
 #include "engine/queries.h"
-#include "engine/validate.h"
+#include "engine/settle.h"
 #include "tools/commands.h"
 #include "tools/csv.h"
+#include "tools/remote.h"
 
 namespace buoni::tools {
 
@@ -55,14 +60,11 @@ engine::Settle settle_command(const SettleArgs& a) {
     c.to_day = parse_date("--to", a.to);
     if (c.to_day < c.from_day) throw UsageError{"--to is before --from"};
   }
-  const std::string from = engine::format_day(c.from_day), to = engine::format_day(c.to_day);
-  const bool whole_month = from.ends_with("-01") &&
-                           engine::format_day(c.to_day + 1).ends_with("-01") &&
-                           from.substr(0, 7) == to.substr(0, 7);
-  c.period_id = whole_month ? from.substr(0, 7) : from + ".." + to;
+  c.period_id = engine::settlement_period_id(c.from_day, c.to_day);
   engine::SystemClock clock;
   if (c.to_day >= engine::day_of(clock.now_ms())) {
-    throw UsageError{"the period has not ended: settle it from the day after " + to + " (UTC)"};
+    throw UsageError{"the period has not ended: settle it from the day after " +
+                     engine::format_day(c.to_day) + " (UTC)"};
   }
   return c;
 }
@@ -75,35 +77,44 @@ std::string idempotency_key(const std::string& period_id) {
   return key;
 }
 
-struct Shop {
-  std::string name, vat_number;
-};
-
-StatusOr<std::map<std::string, Shop>> shops_of(const engine::Store& store,
-                                               const engine::Settlement& s) {
-  std::map<std::string, Shop> shops;
-  for (const auto& line : s.lines) {
-    if (shops.count(line.merchant)) continue;
-    BUONI_ASSIGN_OR_RETURN(auto m, engine::find_merchant(store, line.merchant));
-    if (!m) return corruption("settlement names unknown shop " + line.merchant);
-    shops[line.merchant] = {m->name, m->vat_number};
-  }
-  return shops;
-}
-
-std::string csv_text(const engine::Settlement& s, const std::map<std::string, Shop>& shops) {
+// The accounting office's CSV, from the answer's lines.
+std::string csv_text(const json::object& answer) {
   std::string out =
       "merchant_id,name,vat_number,programme,amount_cents,count,first_seq,first_at,last_seq,"
       "last_at,ledger_seq\n";
-  for (const auto& l : s.lines) {
-    const Shop& shop = shops.at(l.merchant);
-    out += csv_field(l.merchant) + "," + csv_field(shop.name) + "," + csv_field(shop.vat_number) +
-           "," + csv_field(l.programme) + "," + std::to_string(l.net_cents) + "," +
-           std::to_string(l.count) + "," + std::to_string(l.first_seq) + "," +
-           engine::format_time(l.first_time_ms) + "," + std::to_string(l.last_seq) + "," +
-           engine::format_time(l.last_time_ms) + "," + std::to_string(l.ledger_seq) + "\n";
+  const json::value* lines = answer.if_contains("lines");
+  if (!lines || !lines->is_array()) return out;
+  for (const json::value& item : lines->get_array()) {
+    if (!item.is_object()) continue;
+    const json::object& l = item.get_object();
+    std::string row;
+    for (const char* name : {"merchant", "name", "vat_number", "programme", "amount_cents", "count",
+                             "first_seq", "first_at", "last_seq", "last_at", "ledger_seq"}) {
+      if (!row.empty()) row += ",";
+      row += csv_field(field(l, name));
+    }
+    out += row + "\n";
   }
   return out;
+}
+
+std::string settled_text(const json::object& answer) {
+  const bool already = field(answer, "status") == "already_settled";
+  std::string text = std::string(already ? "already settled " : "settled ") + field(answer, "id") +
+                     " (" + field(answer, "from") + ".." + field(answer, "to") + ")" +
+                     (already ? ": nothing changed\n" : "\n");
+  std::size_t count = 0;
+  if (const json::value* lines = answer.if_contains("lines"); lines && lines->is_array()) {
+    for (const json::value& item : lines->get_array()) {
+      if (!item.is_object()) continue;
+      const json::object& l = item.get_object();
+      ++count;
+      text += "  " + field(l, "merchant") + " " + field(l, "programme") + ": " +
+              field(l, "amount_cents") + " cents, " + field(l, "count") + " operations\n";
+    }
+  }
+  return text + "total " + field(answer, "amount_cents") + " cents to " + std::to_string(count) +
+         " shop lines";
 }
 
 Status fsync_path(const std::string& path, int flags) {
@@ -131,61 +142,48 @@ Status write_atomically(const std::string& path, const std::string& text) {
   return fsync_path(target.parent_path().string(), O_RDONLY | O_DIRECTORY);
 }
 
-int report(const Common& common, const engine::Settlement& s,
-           const std::map<std::string, Shop>& shops, bool already) {
-  json::array lines;
-  engine::Cents total_cents = 0;
-  std::string text = std::string(already ? "already settled " : "settled ") + s.id + " (" +
-                     engine::format_day(s.from_day) + ".." + engine::format_day(s.to_day) + ")" +
-                     (already ? ": nothing changed\n" : "\n");
-  for (const auto& l : s.lines) {
-    total_cents += l.net_cents;
-    lines.push_back(json::object{{"merchant", l.merchant},
-                                 {"name", shops.at(l.merchant).name},
-                                 {"vat_number", shops.at(l.merchant).vat_number},
-                                 {"programme", l.programme},
-                                 {"amount_cents", l.net_cents},
-                                 {"redeemed_cents", l.redeemed_cents},
-                                 {"refunded_cents", l.refunded_cents},
-                                 {"count", l.count},
-                                 {"first_seq", l.first_seq},
-                                 {"last_seq", l.last_seq},
-                                 {"ledger_seq", l.ledger_seq}});
-    text += "  " + l.merchant + " " + l.programme + ": " + std::to_string(l.net_cents) +
-            " cents, " + std::to_string(l.count) + " operations\n";
+// Writes the CSV (when asked) and prints the answer of a settlement.
+int finish(const Common& common, const SettleArgs& a, json::object answer, bool replayed) {
+  if (replayed) answer["status"] = "already_settled";  // an earlier run of this period settled it
+  if (!a.out.empty()) {
+    Status written = write_atomically(a.out, csv_text(answer));
+    if (!written.ok()) return report_status(common, written);
   }
-  text += "total " + std::to_string(total_cents) + " cents to " + std::to_string(s.lines.size()) +
-          " shop lines\n";
-  json::object out{{"id", s.id},
-                   {"from", engine::format_day(s.from_day)},
-                   {"to", engine::format_day(s.to_day)},
-                   {"status", already ? "already_settled" : "settled"},
-                   {"amount_cents", total_cents},
-                   {"created_at", engine::format_time(s.created_at_ms)},
-                   {"lines", std::move(lines)}};
-  print(common, out, text);
+  print(common, answer, settled_text(answer));
   return exit_ok;
 }
 
-int settle(const Common& common, const SettleArgs& a) {
-  engine::Settle command = settle_command(a);
+int settle_local(const Common& common, const SettleArgs& a, const engine::Settle& command) {
   auto node = Node::open(common.dir());
   if (!node.ok()) return report_status(common, node.status());
   engine::Request request{engine::Caller::admin(), idempotency_key(command.period_id), command};
   auto result = (*node)->engine().execute(std::move(request));
   if (!result.ok()) return report_status(common, result.status());
   if (!result->outcome.ok()) return print_decline(common, result->outcome.code);
-  const bool already = result->replayed || result->outcome.status == "already_settled";
   auto stored = engine::find_settlement((*node)->store(), command.period_id);
   if (!stored.ok()) return report_status(common, stored.status());
   if (!stored->has_value()) return report_status(common, internal_error("settlement not stored"));
-  auto shops = shops_of((*node)->store(), **stored);
+  auto shops = engine::settlement_merchants((*node)->store(), **stored);
   if (!shops.ok()) return report_status(common, shops.status());
-  if (!a.out.empty()) {
-    Status written = write_atomically(a.out, csv_text(**stored, *shops));
-    if (!written.ok()) return report_status(common, written);
-  }
-  return report(common, **stored, *shops, already);
+  const bool already = result->outcome.status == "already_settled";
+  return finish(common, a, api::settlement_json(**stored, *shops, already), result->replayed);
+}
+
+int settle_remote(const Common& common, const SettleArgs& a, const engine::Settle& command) {
+  auto remote = Remote::open(common);
+  if (!remote.ok()) return report_status(common, remote.status());
+  json::object body{{"from", engine::format_day(command.from_day)},
+                    {"to", engine::format_day(command.to_day)}};
+  auto answer = (*remote)->call(
+      {"POST", "/v1/settlements", std::move(body), idempotency_key(command.period_id)});
+  if (!answer.ok()) return report_status(common, answer.status());
+  if (!answer->ok()) return print_answer(common, *answer, settled_text);
+  return finish(common, a, std::move(answer->body), answer->replayed);
+}
+
+int settle(const Common& common, const SettleArgs& a) {
+  engine::Settle command = settle_command(a);
+  return common.remote() ? settle_remote(common, a, command) : settle_local(common, a, command);
 }
 
 }  // namespace
@@ -195,6 +193,7 @@ void register_settle(CLI::App& app, Common& common, int& exit_code) {
   auto* cmd = app.add_subcommand("settle",
                                  "settle a period: per shop the net owed, marked settled in the "
                                  "ledger; CSV for the accounting office");
+  allow_server(cmd);
   cmd->add_option("--period", args->period, "a month, YYYY-MM");
   cmd->add_option("--from", args->from, "first day, YYYY-MM-DD (UTC)");
   cmd->add_option("--to", args->to, "last day, YYYY-MM-DD (UTC, inclusive)");
