@@ -1,5 +1,7 @@
 #include "engine/export_format.h"
 
+#include <boost/json/basic_parser_impl.hpp>
+
 #include <algorithm>
 #include <charconv>
 
@@ -52,146 +54,77 @@ void append_csv_cell(std::string& out, std::string_view v) {
   out.push_back('"');
 }
 
-void append_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
-
-// A JSON text scanner over one line.
-class JsonScanner {
+// What parse_json_line asks of Boost.JSON's parser (basic_parser: events,
+// no document built): one flat object whose values are strings or integers,
+// each key a known field given once. String and number text may arrive in
+// parts; it is gathered into the record's field.
+class RecordHandler {
  public:
-  explicit JsonScanner(std::string_view in) : in_(in) {}
-  void skip_ws() {
-    while (pos_ < in_.size() && (in_[pos_] == ' ' || in_[pos_] == '\t' || in_[pos_] == '\r'))
-      ++pos_;
+  static constexpr std::size_t max_array_size = 0;
+  static constexpr std::size_t max_object_size = field_count;
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = 64;
+  using error_code = boost::system::error_code;
+  using string_view = boost::json::string_view;
+
+  Record* record = nullptr;
+  std::string error;  // set when the handler refused the text
+
+  bool on_document_begin(error_code&) { return true; }
+  bool on_document_end(error_code&) { return true; }
+  bool on_array_begin(error_code&) { return refuse(value_error()); }
+  bool on_array_end(std::size_t, error_code&) { return true; }
+  bool on_object_begin(error_code&) {
+    if (depth_++ == 0) return true;
+    return refuse(value_error());
   }
-  bool eat(char c) {
-    skip_ws();
-    if (pos_ < in_.size() && in_[pos_] == c) {
-      ++pos_;
-      return true;
-    }
-    return false;
-  }
-  [[nodiscard]] bool at_end() {
-    skip_ws();
-    return pos_ == in_.size();
-  }
-  [[nodiscard]] char peek() {
-    skip_ws();
-    return pos_ < in_.size() ? in_[pos_] : '\0';
-  }
-  bool string(std::string& out);  // after peek() == '"'
-  bool integer(std::string& out);
+  bool on_object_end(std::size_t, error_code&) { return true; }
+  bool on_string_part(string_view s, std::size_t, error_code&) { return text(s, true, false); }
+  bool on_string(string_view s, std::size_t, error_code&) { return text(s, true, true); }
+  bool on_key_part(string_view s, std::size_t, error_code&) { return key_text(s, false); }
+  bool on_key(string_view s, std::size_t, error_code&) { return key_text(s, true); }
+  bool on_number_part(string_view s, error_code&) { return text(s, false, false); }
+  bool on_int64(std::int64_t, string_view s, error_code&) { return text(s, false, true); }
+  bool on_uint64(std::uint64_t, string_view s, error_code&) { return text(s, false, true); }
+  bool on_double(double, string_view, error_code&) { return refuse(value_error()); }
+  bool on_bool(bool, error_code&) { return refuse(value_error()); }
+  bool on_null(error_code&) { return refuse(value_error()); }
+  bool on_comment_part(string_view, error_code&) { return refuse("comments are not JSON"); }
+  bool on_comment(string_view, error_code&) { return refuse("comments are not JSON"); }
 
  private:
-  bool hex4(std::uint32_t& v);
-  bool escape(std::string& out);
-  std::string_view in_;
-  std::size_t pos_ = 0;
-};
-
-bool JsonScanner::hex4(std::uint32_t& v) {
-  if (pos_ + 4 > in_.size()) return false;
-  v = 0;
-  for (int i = 0; i < 4; ++i) {
-    char c = in_[pos_++];
-    int d = c >= '0' && c <= '9'   ? c - '0'
-            : c >= 'a' && c <= 'f' ? c - 'a' + 10
-            : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                   : -1;
-    if (d < 0) return false;
-    v = v * 16 + static_cast<std::uint32_t>(d);
-  }
-  return true;
-}
-
-bool JsonScanner::escape(std::string& out) {
-  if (pos_ >= in_.size()) return false;
-  char c = in_[pos_++];
-  switch (c) {
-    case '"':
-    case '\\':
-    case '/':
-      out.push_back(c);
-      return true;
-    case 'b':
-      out.push_back('\b');
-      return true;
-    case 'f':
-      out.push_back('\f');
-      return true;
-    case 'n':
-      out.push_back('\n');
-      return true;
-    case 'r':
-      out.push_back('\r');
-      return true;
-    case 't':
-      out.push_back('\t');
-      return true;
-    case 'u':
-      break;
-    default:
-      return false;
-  }
-  std::uint32_t cp = 0;
-  if (!hex4(cp)) return false;
-  if (cp >= 0xD800 && cp < 0xDC00) {  // a surrogate pair
-    std::uint32_t low = 0;
-    if (pos_ + 2 > in_.size() || in_[pos_] != '\\' || in_[pos_ + 1] != 'u') return false;
-    pos_ += 2;
-    if (!hex4(low) || low < 0xDC00 || low > 0xDFFF) return false;
-    cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-  } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+  bool refuse(std::string why) {
+    error = std::move(why);
     return false;
   }
-  append_utf8(out, cp);
-  return true;
-}
-
-bool JsonScanner::string(std::string& out) {
-  out.clear();
-  ++pos_;  // the opening quote
-  while (pos_ < in_.size()) {
-    std::size_t run = pos_;
-    while (run < in_.size() && in_[run] != '"' && in_[run] != '\\' &&
-           static_cast<unsigned char>(in_[run]) >= 0x20)
-      ++run;
-    out.append(in_.substr(pos_, run - pos_));
-    pos_ = run;
-    if (pos_ >= in_.size()) return false;
-    char c = in_[pos_++];
-    if (c == '"') return true;
-    if (c != '\\' || !escape(out)) return false;
+  std::string value_error() const {
+    if (depth_ == 0) return "not a JSON object";
+    return "field \"" + key_ + "\" is not a JSON string or integer";
   }
-  return false;
-}
-
-// JSON integers only: -?(0|[1-9][0-9]*), no fraction or exponent.
-bool JsonScanner::integer(std::string& out) {
-  std::size_t start = pos_;
-  if (pos_ < in_.size() && in_[pos_] == '-') ++pos_;
-  std::size_t digits = pos_;
-  while (pos_ < in_.size() && in_[pos_] >= '0' && in_[pos_] <= '9') ++pos_;
-  if (pos_ == digits || (in_[digits] == '0' && pos_ - digits > 1)) return false;
-  if (pos_ < in_.size() && (in_[pos_] == '.' || in_[pos_] == 'e' || in_[pos_] == 'E')) return false;
-  out.assign(in_.substr(start, pos_ - start));
-  return true;
-}
+  bool key_text(string_view s, bool last) {
+    if (depth_ == 0) return refuse("not a JSON object");
+    if (!in_key_) key_.clear();
+    in_key_ = !last;
+    key_.append(s.data(), s.size());
+    if (!last) return true;
+    field_ = field_of(key_);
+    if (field_ == field_count) return refuse("unknown field \"" + key_ + "\"");
+    if (record->present[field_]) return refuse("field \"" + key_ + "\" given twice");
+    record->value[field_].clear();
+    return true;
+  }
+  bool text(string_view s, bool quoted, bool last) {
+    if (depth_ == 0) return refuse("not a JSON object");
+    record->value[field_].append(s.data(), s.size());
+    record->quoted[field_] = quoted;
+    record->present[field_] = last;
+    return true;
+  }
+  int depth_ = 0;
+  bool in_key_ = false;
+  std::string key_;
+  Field field_ = field_count;
+};
 
 }  // namespace
 
@@ -283,24 +216,15 @@ const std::string& LineWriter::finish() {
 
 bool parse_json_line(std::string_view line, Record& r, std::string& error) {
   r.clear();
-  JsonScanner s(line);
-  std::string key;
-  if (!s.eat('{')) return error = "not a JSON object", false;
-  if (s.eat('}')) return s.at_end() || (error = "text after the object", false);
-  do {
-    if (s.peek() != '"' || !s.string(key)) return error = "malformed field name", false;
-    Field f = field_of(key);
-    if (f == field_count) return error = "unknown field \"" + key + "\"", false;
-    if (r.present[f]) return error = "field \"" + key + "\" given twice", false;
-    if (!s.eat(':')) return error = "malformed JSON after \"" + key + "\"", false;
-    r.quoted[f] = s.peek() == '"';
-    bool ok = r.quoted[f] ? s.string(r.value[f]) : s.integer(r.value[f]);
-    if (!ok) return error = "field \"" + key + "\" is not a JSON string or integer", false;
-    r.present[f] = true;
-  } while (s.eat(','));
-  if (!s.eat('}')) return error = "malformed JSON object", false;
-  if (!s.at_end()) return error = "text after the object", false;
-  return true;
+  boost::json::basic_parser<RecordHandler> parser{boost::json::parse_options{}};
+  parser.handler().record = &r;
+  boost::system::error_code ec;
+  std::size_t used = parser.write_some(false, line.data(), line.size(), ec);
+  if (!ec && used != line.size()) ec = boost::json::error::extra_data;
+  if (!ec) return true;
+  error = parser.handler().error.empty() ? "malformed JSON: " + ec.message()
+                                         : std::move(parser.handler().error);
+  return false;
 }
 
 // Cells are appended to in runs (up to the next quote or comma), and the

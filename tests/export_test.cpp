@@ -261,6 +261,21 @@ TEST_CASE("odd text survives both formats") {
   CHECK_FALSE(ef::parse_json_line(R"({"amount_cents":1.5})", r, error));
   CHECK_FALSE(ef::parse_json_line(R"({"note":"x"})", r, error));
   CHECK(contains(error, "unknown field"));
+  for (const char* bad : {R"({"ref":{"a":1}})", R"({"ref":[1]})", R"({"ref":true})",
+                          R"({"ref":null})", R"({"amount_cents":1e5})"}) {
+    CHECK_FALSE_MESSAGE(ef::parse_json_line(bad, r, error), bad);
+    CHECK_MESSAGE(contains(error, "is not a JSON string or integer"), bad, " -> ", error);
+  }
+  for (const char* bad : {R"(["ref"])", R"("ref")", R"({"ref":"x"} {})", R"({"ref":"x")",
+                          "{\"ref\":\"\xff\"}", R"({"ref":"x",})", ""}) {
+    CHECK_FALSE_MESSAGE(ef::parse_json_line(bad, r, error), bad);
+    CHECK_FALSE(error.empty());
+  }
+  REQUIRE(ef::parse_json_line(R"({})", r, error));
+  REQUIRE(ef::parse_json_line(R"( {"seq" : 18446744073709551615, "ref":"a\"b"} )", r, error));
+  CHECK(r.value[ef::f_seq] == "18446744073709551615");
+  CHECK_FALSE(r.quoted[ef::f_seq]);
+  CHECK(r.value[ef::f_ref] == "a\"b");
 
   ef::LineWriter c(ExportFormat::csv);
   c.begin("entry");
