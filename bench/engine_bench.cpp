@@ -3,14 +3,19 @@
 // The baseline, measured in the same run, is one submitter: one redemption
 // per fsync, which is what a design without group commit would get.
 //
-//   engine_bench [DIR] [SECONDS_PER_STEP]
-// Prints one line per concurrency: redemptions/s, mean batch size, p50/p99
-// latency, and the ratio to the 1-submitter baseline.
+//   engine_bench [DIR] [SECONDS_PER_STEP] [SUBMITTERS,...]   (default 1,16,64,256)
+// Each submitter is a thread that calls execute() in a closed loop (the next
+// redemption of 1 cent as soon as the last one is durable), on 10,000 cards.
+// Prints one line per concurrency: redemptions/s, mean batch size,
+// p50/p99/p999 latency, and the ratio to the 1-submitter baseline; and one
+// machine-readable line per step for bench/run.sh:
+//   RESULT engine c=64 per_s=... p50_ms=... p99_ms=... p999_ms=... batch=...
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,8 +58,30 @@ std::vector<CardId> seed(Engine& e, TimeMs now_ms) {
 }
 
 struct StepResult {
-  double per_s = 0, p50_ms = 0, p99_ms = 0, mean_batch = 0;
+  double per_s = 0, p50_ms = 0, p99_ms = 0, p999_ms = 0, mean_batch = 0;
 };
+
+double percentile_ms(const std::vector<double>& sorted_ms, double fraction) {
+  if (sorted_ms.empty()) return 0;
+  auto at = static_cast<std::size_t>(fraction * static_cast<double>(sorted_ms.size()));
+  return sorted_ms[std::min(at, sorted_ms.size() - 1)];
+}
+
+// "1,16,64,256" -> {1, 16, 64, 256}; exits on a malformed list.
+std::vector<int> parse_submitters(const std::string& text) {
+  std::vector<int> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    int n = std::atoi(item.c_str());
+    if (n < 1 || n > 4096) {
+      std::fprintf(stderr, "engine_bench: bad submitter count '%s'\n", item.c_str());
+      std::exit(2);
+    }
+    out.push_back(n);
+  }
+  return out;
+}
 
 StepResult run_step(Engine& e, const std::vector<CardId>& cards, int submitters, double seconds) {
   EngineStats before = e.stats();
@@ -92,8 +119,9 @@ StepResult run_step(Engine& e, const std::vector<CardId>& cards, int submitters,
   EngineStats after = e.stats();
   StepResult r;
   r.per_s = static_cast<double>(all.size()) / elapsed;
-  r.p50_ms = all.empty() ? 0 : all[all.size() / 2];
-  r.p99_ms = all.empty() ? 0 : all[all.size() * 99 / 100];
+  r.p50_ms = percentile_ms(all, 0.50);
+  r.p99_ms = percentile_ms(all, 0.99);
+  r.p999_ms = percentile_ms(all, 0.999);
   std::uint64_t batches = after.batches - before.batches;
   r.mean_batch = batches ? static_cast<double>(after.commands - before.commands) / batches : 0;
   return r;
@@ -104,6 +132,7 @@ StepResult run_step(Engine& e, const std::vector<CardId>& cards, int submitters,
 int main(int argc, char** argv) {
   std::string dir = argc > 1 ? argv[1] : "/tmp/buoni-engine-bench";
   double seconds = argc > 2 ? std::atof(argv[2]) : 3.0;
+  std::vector<int> steps = parse_submitters(argc > 3 ? argv[3] : "1,16,64,256");
   std::filesystem::remove_all(dir);
   storage::RocksOptions options;
   options.create_if_missing = true;
@@ -122,14 +151,22 @@ int main(int argc, char** argv) {
       "engine_bench: durable redemptions through the single writer, RocksDB sync=true, "
       "%d cards, %.1f s per step\n",
       cards_count, seconds);
-  std::printf("%11s %14s %11s %9s %9s %16s\n", "submitters", "redemptions/s", "mean_batch",
-              "p50_ms", "p99_ms", "x_1_submitter");
+  std::printf("%11s %14s %11s %9s %9s %9s %14s\n", "submitters", "redemptions/s", "mean_batch",
+              "p50_ms", "p99_ms", "p999_ms", "x_1_submitter");
+  std::vector<StepResult> results;
   double baseline = 0;
-  for (int submitters : {1, 16, 64, 256}) {
+  for (int submitters : steps) {
     StepResult r = run_step(**engine, cards, submitters, seconds);
     if (submitters == 1) baseline = r.per_s;
-    std::printf("%11d %14.0f %11.1f %9.2f %9.2f %16.1f\n", submitters, r.per_s, r.mean_batch,
-                r.p50_ms, r.p99_ms, baseline > 0 ? r.per_s / baseline : 0.0);
+    results.push_back(r);
+    std::printf("%11d %14.0f %11.1f %9.2f %9.2f %9.2f %14.1f\n", submitters, r.per_s,
+                r.mean_batch, r.p50_ms, r.p99_ms, r.p999_ms,
+                baseline > 0 ? r.per_s / baseline : 0.0);
+  }
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const StepResult& r = results[i];
+    std::printf("RESULT engine c=%d per_s=%.0f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f batch=%.1f\n",
+                steps[i], r.per_s, r.p50_ms, r.p99_ms, r.p999_ms, r.mean_batch);
   }
   (*engine)->stop();
   std::filesystem::remove_all(dir);

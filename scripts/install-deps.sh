@@ -13,6 +13,7 @@ packages=(
   doctest-dev                                    # tests
   libqrencode-dev libcairo2-dev fonts-dejavu-core zbar-tools poppler-utils  # cards; QR decoding tests
   libmagickcore-6.q16-6-extra                    # lets zbarimg read the SVG cards in tests
+  postgresql                                     # the benchmark's baseline (bench/run.sh, bench_smoke)
 )
 
 missing=()
@@ -28,6 +29,11 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 echo "install-deps: installing ${missing[*]}" >&2
+# bench/run.sh starts its own PostgreSQL cluster in a temp dir; Debian's
+# package would otherwise create and start a default one.
+mkdir -p /etc/postgresql-common/createcluster.d
+echo "create_main_cluster = false  # buoni: bench/run.sh runs its own cluster" \
+  >/etc/postgresql-common/createcluster.d/buoni.conf
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
