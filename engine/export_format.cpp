@@ -227,8 +227,9 @@ bool parse_json_line(std::string_view line, Record& r, std::string& error) {
   return false;
 }
 
-// Cells are appended to in runs (up to the next quote or comma), and the
-// strings of `cells` are reused from row to row.
+// Scans with memchr (find of one char) rather than char by char: a cell
+// ends at the next comma (unquoted) or quote (quoted); the strings of
+// `cells` are reused from row to row.
 bool split_csv_row(std::string_view text, std::vector<std::string>& cells, std::string& error) {
   std::size_t n = 0;  // cells in use
   auto next_cell = [&]() -> std::string& {
@@ -237,40 +238,47 @@ bool split_csv_row(std::string_view text, std::vector<std::string>& cells, std::
     cell.clear();
     return cell;
   };
-  std::string* cell = &next_cell();
+  auto rest = [&](std::size_t from, std::size_t to) { return text.substr(from, to - from); };
   std::size_t i = 0;
-  bool quoted_cell = false;
-  while (i < text.size()) {
-    std::size_t run = i;
-    while (run < text.size() && text[run] != '"' &&
-           (quoted_cell || (text[run] != ',' && text[run] != '\r')))
-      ++run;
-    cell->append(text.substr(i, run - i));
-    i = run;
-    if (i == text.size()) break;
-    char c = text[i++];
-    if (quoted_cell) {  // c is a quote: a doubled one, or the cell's end
-      if (i < text.size() && text[i] == '"') {
-        cell->push_back('"');
-        ++i;
-        continue;
+  for (;;) {  // at the start of a cell
+    std::string& cell = next_cell();
+    if (i < text.size() && text[i] == '"') {  // a quoted cell: "" is one quote
+      for (++i;;) {
+        std::size_t quote = text.find('"', i);
+        if (quote == std::string_view::npos) {
+          cell.append(text.substr(i));
+          cells.resize(n);
+          return false;  // still open: the row goes on past this line
+        }
+        cell.append(rest(i, quote));
+        i = quote + 1;
+        if (i < text.size() && text[i] == '"') {
+          cell.push_back('"');
+          ++i;
+          continue;
+        }
+        break;
       }
-      quoted_cell = false;
-      if (i < text.size() && text[i] != ',') {
+      if (i == text.size()) break;
+      if (text[i] != ',') {
         error = "text after a quoted cell";
         return false;
       }
-    } else if (c == ',') {
-      cell = &next_cell();
-    } else if (c == '"' && cell->empty() && (i == 1 || text[i - 2] == ',')) {
-      quoted_cell = true;
     } else {
-      error = "a quote or carriage return inside an unquoted cell";
-      return false;
+      std::size_t comma = std::min(text.find(',', i), text.size());
+      std::string_view plain = rest(i, comma);
+      if (plain.find('"') != std::string_view::npos || plain.find('\r') != std::string_view::npos) {
+        error = "a quote or carriage return inside an unquoted cell";
+        return false;
+      }
+      cell.append(plain);
+      i = comma;
+      if (i == text.size()) break;
     }
+    ++i;  // the comma
   }
   cells.resize(n);
-  return !quoted_cell;
+  return true;
 }
 
 }  // namespace buoni::engine::export_format
