@@ -6,6 +6,7 @@
 #include "storage/rocks_store.h"
 
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice.h>
@@ -145,6 +146,9 @@ std::vector<rocksdb::ColumnFamilyDescriptor> column_families() {
 struct RocksStore::Impl {
   Mode mode = Mode::read_only;
   bool sync = true;
+  // RocksOptions::env (tests): kept alive until db is closed (~Impl runs
+  // before the members are destroyed).
+  std::shared_ptr<rocksdb::Env> env;
   rocksdb::DB* db = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // index = Space + 1
   std::mutex failure_mutex;
@@ -178,8 +182,10 @@ namespace {
 // Takes ownership of what a RocksDB Open* call produced, whatever its status.
 StatusOr<std::unique_ptr<RocksStore>> adopt(const rocksdb::Status& s, rocksdb::DB* db,
                                             std::vector<rocksdb::ColumnFamilyHandle*> handles,
-                                            Mode mode, bool sync) {
+                                            Mode mode, bool sync,
+                                            std::shared_ptr<rocksdb::Env> env = nullptr) {
   auto impl = std::make_unique<RocksStore::Impl>();
+  impl->env = std::move(env);
   impl->db = db;
   impl->handles = std::move(handles);
   impl->mode = mode;
@@ -203,6 +209,7 @@ StatusOr<std::unique_ptr<RocksStore>> open_primary(const std::string& dir,
     rocksdb::DBOptions db_options = base_db_options();
     db_options.create_if_missing = options.create_if_missing;
     db_options.create_missing_column_families = options.create_if_missing;
+    if (options.env) db_options.env = options.env.get();  // tests: fault injection
     rocksdb::DB* db = nullptr;
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     const rocksdb::Status s = rocksdb::DB::Open(db_options, dir, column_families(), &handles, &db);
@@ -210,7 +217,7 @@ StatusOr<std::unique_ptr<RocksStore>> open_primary(const std::string& dir,
     if (s.IsInvalidArgument() && contains(s.ToString(), "does not exist")) {
       return no_database(dir);  // lost a race with a deletion since has_database()
     }
-    return adopt(s, db, std::move(handles), Mode::primary, options.sync);
+    return adopt(s, db, std::move(handles), Mode::primary, options.sync, options.env);
   });
 }
 

@@ -18,6 +18,13 @@
 //    refresh() catches up with the primary. write() returns invalid_argument.
 //  - open_read_only(): read-only when no primary runs (no catch-up needed).
 //
+// Test hook: RocksOptions::env, when set, is the rocksdb::Env open_primary()
+// opens the database with (its FileSystem does all file I/O; its Schedule()
+// runs flushes and compactions). Tests pass a fault-injecting one
+// (tests/fault_fs.h) to simulate power loss and I/O errors; production
+// leaves it null (RocksDB's default Env). The store keeps a reference to the
+// Env until it is closed, so the caller may drop its own.
+//
 // Thread safety: get()/scan() from any thread; write() from one thread.
 // Errors: every rocksdb::Status is converted here (io_error, corruption,
 // busy, not_found, internal); none escapes as an exception.
@@ -28,11 +35,16 @@
 
 #include "engine/store.h"
 
+namespace rocksdb {
+class Env;
+}  // namespace rocksdb
+
 namespace buoni::storage {
 
 struct RocksOptions {
-  bool create_if_missing = false;  // primary only
-  bool sync = true;                // false only in tests that prove sync matters
+  bool create_if_missing = false;     // primary only
+  bool sync = true;                   // false only in tests that prove sync matters
+  std::shared_ptr<rocksdb::Env> env;  // null: RocksDB's default; tests only (see above)
 };
 
 class RocksStore;
