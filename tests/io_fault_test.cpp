@@ -43,23 +43,7 @@ using buoni::test::Rig;
 namespace http = boost::beast::http;
 using Steady = std::chrono::steady_clock;
 
-// One seed per process (both cases replay from the one printed number).
-std::uint64_t run_seed() {
-  static const std::uint64_t seed = []() -> std::uint64_t {
-    if (const char* env = std::getenv("BUONI_SEED"); env != nullptr && *env != '\0') {
-      return std::strtoull(env, nullptr, 10);
-    }
-    std::random_device device;
-    return (static_cast<std::uint64_t>(device()) << 32) ^ device();
-  }();
-  return seed;
-}
-
-std::string temp_pattern() {
-  std::error_code ec;
-  return std::filesystem::is_directory("/dev/shm", ec) ? "/dev/shm/buoni-iofault-XXXXXX"
-                                                       : "/tmp/buoni-iofault-XXXXXX";
-}
+using buoni::test::run_seed;
 
 enum class Kind { write, sync, read };
 const char* kind_name(Kind k) {
@@ -166,7 +150,7 @@ TEST_CASE("I/O errors: the engine fails stop and a reopen recovers every acknowl
   std::uint64_t acked = 0, checked = 0, lost = 0, retried = 0, replayed = 0, survived = 0;
   buoni::test::FaultCounts injected;
   for (int dir_no = 0; dir_no * rounds_per_dir < rounds; ++dir_no) {
-    buoni::test::TempDir dir(temp_pattern());
+    buoni::test::TempDir dir(buoni::test::tmpfs_pattern("buoni-iofault"));
     Rig rig({.dir = dir.sub("db"), .sync = true, .manual_background = false, .seed = rng()});
     REQUIRE(rig.open(true).ok());
     const std::string setup = rig.setup(10);

@@ -88,15 +88,7 @@ std::optional<std::uint64_t> env_number(const char* name) {
   return std::strtoull(text, nullptr, 10);
 }
 
-// One seed per process, so both cases replay from the one printed number.
-std::uint64_t run_seed() {
-  static const std::uint64_t seed = [] {
-    if (auto chosen = env_number("BUONI_SEED")) return *chosen;
-    std::random_device device;
-    return (static_cast<std::uint64_t>(device()) << 32) ^ device();
-  }();
-  return seed;
-}
+using buoni::test::run_seed;
 
 // A fresh directory under /tmp, removed with everything in it at scope end.
 struct TempDir : buoni::test::TempDir {

@@ -45,25 +45,8 @@ using buoni::test::RecoveryReport;
 using buoni::test::Rig;
 using Steady = std::chrono::steady_clock;
 
-// One seed per process (both cases replay from the one printed number).
-std::uint64_t run_seed() {
-  static const std::uint64_t seed = []() -> std::uint64_t {
-    if (const char* env = std::getenv("BUONI_SEED"); env != nullptr && *env != '\0') {
-      return std::strtoull(env, nullptr, 10);
-    }
-    std::random_device device;
-    return (static_cast<std::uint64_t>(device()) << 32) ^ device();
-  }();
-  return seed;
-}
-
-// tmpfs when there is one: FaultFs decides what is durable, so the real
-// fsyncs need not be slow.
-std::string temp_pattern(const char* name) {
-  std::error_code ec;
-  const bool shm = std::filesystem::is_directory("/dev/shm", ec);
-  return std::string(shm ? "/dev/shm/" : "/tmp/") + name + "-XXXXXX";
-}
+using buoni::test::run_seed;
+using buoni::test::tmpfs_pattern;
 
 struct Totals {
   std::uint64_t cuts = 0, armed_cuts = 0, crashes = 0, cuts_in_recovery = 0, epochs = 0;
@@ -140,7 +123,7 @@ void add(Totals& totals, const RecoveryReport& r, Loss loss) {
 
 // One data directory: setup, then cuts until the plan or the budget says stop.
 void run_epoch(const Plan& plan, std::mt19937_64& rng, Totals& totals, Steady::time_point start) {
-  buoni::test::TempDir dir(temp_pattern("buoni-powerloss"));
+  buoni::test::TempDir dir(tmpfs_pattern("buoni-powerloss"));
   Rig rig({.dir = dir.sub("db"), .sync = plan.sync, .manual_background = false, .seed = rng()});
   Status opened = rig.open(true);
   REQUIRE_MESSAGE(opened.ok(), opened.to_string());
@@ -238,7 +221,7 @@ struct FsProbe {
 }  // namespace
 
 TEST_CASE("fault_fs: a power cut keeps synced bytes and fsync'd directory entries only") {
-  buoni::test::TempDir tmp(temp_pattern("buoni-faultfs"));
+  buoni::test::TempDir tmp(tmpfs_pattern("buoni-faultfs"));
   FsProbe p{.dir = tmp.path};
   using buoni::test::CutMode;
   // "old" is durable: synced, and its directory fsync'd.

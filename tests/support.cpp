@@ -11,6 +11,7 @@
 
 #include <ctime>
 #include <filesystem>
+#include <random>
 #include <fstream>
 #include <sstream>
 #include <system_error>
@@ -98,6 +99,23 @@ Ran run_program(const std::string& program, const std::vector<std::string>& args
 TempDir::TempDir(std::string pattern) {
   REQUIRE(::mkdtemp(pattern.data()) != nullptr);
   path = pattern;
+}
+
+std::string tmpfs_pattern(const std::string& name) {
+  std::error_code ec;
+  const bool shm = std::filesystem::is_directory("/dev/shm", ec);
+  return std::string(shm ? "/dev/shm/" : "/tmp/") + name + "-XXXXXX";
+}
+
+std::uint64_t run_seed() {
+  static const std::uint64_t seed = []() -> std::uint64_t {
+    if (const char* env = std::getenv("BUONI_SEED"); env != nullptr && *env != '\0') {
+      return std::strtoull(env, nullptr, 10);
+    }
+    std::random_device device;
+    return (static_cast<std::uint64_t>(device()) << 32) ^ device();
+  }();
+  return seed;
 }
 
 TempDir::~TempDir() {

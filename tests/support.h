@@ -52,6 +52,17 @@ struct TempDir {
   [[nodiscard]] std::string sub(const std::string& name) const { return path + "/" + name; }
 };
 
+// A TempDir pattern "<root>/<name>-XXXXXX" on tmpfs (/dev/shm) when there is
+// one, else /tmp: for tests whose own fault file system decides what is
+// durable, so the real disk's syncs only cost time.
+[[nodiscard]] std::string tmpfs_pattern(const std::string& name);
+
+// ---- randomness ------------------------------------------------------------
+
+// One seed per process, from BUONI_SEED when set, else random; a test prints
+// it so that every case of the run replays from the one number.
+[[nodiscard]] std::uint64_t run_seed();
+
 // ---- JSON answers ----------------------------------------------------------
 
 // `text` parsed as one JSON object; REQUIREs that it is one.
