@@ -27,15 +27,18 @@ struct Route {
   Idem idem;
   Response (*handler)(Call&);
   std::array<std::string_view, 4> query{};  // the query parameters it takes
+  // Ends in one engine command through run_command, after point reads only:
+  // prepare_request may split it (the shop's money routes).
+  bool split = false;
 };
 
 // clang-format off
 constexpr std::array routes{
-    Route{http::verb::post, "/v1/redemptions", Access::merchant, Idem::required, post_redemption},
-    Route{http::verb::post, "/v1/authorizations", Access::merchant, Idem::required, post_authorization},
-    Route{http::verb::post, "/v1/authorizations/{id}/capture", Access::merchant, Idem::required, post_capture},
-    Route{http::verb::post, "/v1/authorizations/{id}/void", Access::merchant, Idem::required, post_void},
-    Route{http::verb::post, "/v1/refunds", Access::merchant, Idem::required, post_refund},
+    Route{http::verb::post, "/v1/redemptions", Access::merchant, Idem::required, post_redemption, {}, true},
+    Route{http::verb::post, "/v1/authorizations", Access::merchant, Idem::required, post_authorization, {}, true},
+    Route{http::verb::post, "/v1/authorizations/{id}/capture", Access::merchant, Idem::required, post_capture, {}, true},
+    Route{http::verb::post, "/v1/authorizations/{id}/void", Access::merchant, Idem::required, post_void, {}, true},
+    Route{http::verb::post, "/v1/refunds", Access::merchant, Idem::required, post_refund, {}, true},
     Route{http::verb::get, "/v1/cards/{card}", Access::keyed, Idem::none, get_card},
     Route{http::verb::get, "/v1/transactions", Access::merchant, Idem::none, get_transactions, {"from", "to", "cursor", "limit"}},
     Route{http::verb::post, "/v1/programmes", Access::admin, Idem::optional, post_programme},
@@ -165,7 +168,18 @@ engine::Caller authenticate(ApiContext& ctx, const Request& req, Access access) 
   return caller;
 }
 
-Response dispatch(ApiContext& ctx, const Request& req) {
+// How far dispatch goes: the whole request, or (for the server) up to a
+// split route's engine command, leaving other routes to a blocking thread.
+enum class Mode : std::uint8_t { whole, split };
+
+Prepared answered(Response res) {
+  Prepared p;
+  p.kind = Prepared::Kind::answer;
+  p.answer = std::move(res);
+  return p;
+}
+
+Prepared dispatch(ApiContext& ctx, const Request& req, Mode mode) {
   std::string_view target = req.target();
   auto m = match(req.method(), path_of(target));
   if (!m) fail(400, "bad_request", "the request target is not a valid path");
@@ -174,10 +188,15 @@ Response dispatch(ApiContext& ctx, const Request& req) {
     Response res =
         error_response(req, 405, "method_not_allowed", "this path takes only: " + m->allow);
     res.set(http::field::allow, m->allow);
-    return res;
+    return answered(std::move(res));
   }
   const Route& route = *m->route;
-  Call call{ctx, req, std::move(m->params), {}, {}, false, {}};
+  if (mode == Mode::split && !route.split) {
+    Prepared p;
+    p.kind = Prepared::Kind::blocking;
+    return p;
+  }
+  Call call{ctx, req, std::move(m->params), {}, {}, false, {}, nullptr};
   if (route.access != Access::open) {
     call.caller = authenticate(ctx, req, route.access);
     call.keyed = true;
@@ -187,14 +206,20 @@ Response dispatch(ApiContext& ctx, const Request& req) {
   }
   call.query = parse_query(query_of(target));
   allow_query(call, route.query);
-  return route.handler(call);
+  if (!route.split) return answered(route.handler(call));
+  Prepared p;
+  call.defer = &p.step;
+  Response res = route.handler(call);
+  if (!p.step.render) return answered(std::move(res));  // refused before the engine
+  p.kind = Prepared::Kind::command;
+  return p;
 }
 
-}  // namespace
-
-Response handle_request(ApiContext& ctx, const Request& req) {
+// `body`'s answer, or the answer to what it threw.
+template <class Body>
+Response guarded(const Request& req, Body&& body) {
   try {
-    return dispatch(ctx, req);
+    return body();
   } catch (const HttpError& e) {
     Response res = wants_html(req) ? page_error_response(req, e.status, e.code)
                                    : error_response(req, e.status, e.code, e.message);
@@ -207,6 +232,39 @@ Response handle_request(ApiContext& ctx, const Request& req) {
   } catch (const std::exception&) {
     return error_response(req, 500, "internal", "internal error");
   }
+}
+
+Prepared prepare(ApiContext& ctx, const Request& req, Mode mode) {
+  Prepared out;
+  bool dispatched = false;
+  Response refused = guarded(req, [&] {
+    out = dispatch(ctx, req, mode);
+    dispatched = true;
+    return Response{};
+  });
+  if (!dispatched) out = answered(std::move(refused));
+  return out;
+}
+
+}  // namespace
+
+Response handle_request(ApiContext& ctx, const Request& req) {
+  Prepared p = prepare(ctx, req, Mode::whole);
+  if (p.kind != Prepared::Kind::command) return std::move(p.answer);
+  auto result = ctx.engine.execute(std::move(p.step.request));  // render needs only itself
+  return finish_request(req, p.step, result);
+}
+
+Prepared prepare_request(ApiContext& ctx, const Request& req) {
+  return prepare(ctx, req, Mode::split);
+}
+
+Response finish_request(const Request& req, const EngineStep& step,
+                        const StatusOr<engine::Result>& result) {
+  return guarded(req, [&] {
+    if (!result.ok()) fail_status(result.status());
+    return step.render(req, *result);
+  });
 }
 
 std::string_view route_of(const Request& req) {
@@ -290,20 +348,35 @@ engine::Result execute(Call& call, engine::Command command) {
   return std::move(result).value();
 }
 
-Response result_response(Call& call, const engine::Command& command, const engine::Result& result,
-                         http::status ok_status, const Extend& extend) {
+Response result_response(const Request& req, const engine::Command& command,
+                         const engine::Result& result, http::status ok_status,
+                         const Extend& extend) {
   const engine::Outcome& o = result.outcome;
   if (!o.ok()) {
     auto status = static_cast<http::status>(error_info(o.code).http_status);
-    return json_response(call.req, status, error_json(o.code, o), result.replayed);
+    return json_response(req, status, error_json(o.code, o), result.replayed);
   }
   json::object body = outcome_json(command, o);
   if (extend) extend(result, body);
-  return json_response(call.req, ok_status, body, result.replayed);
+  return json_response(req, ok_status, body, result.replayed);
+}
+
+Response result_response(Call& call, const engine::Command& command, const engine::Result& result,
+                         http::status ok_status, const Extend& extend) {
+  return result_response(call.req, command, result, ok_status, extend);
 }
 
 Response run_command(Call& call, engine::Command command, http::status ok_status,
                      const Extend& extend) {
+  if (call.defer) {
+    BUONI_ASSERT(call.keyed);  // commands come from keyed routes only
+    call.defer->request = {call.caller, call.idempotency_key, command};
+    call.defer->render = [command = std::move(command), ok_status, extend](
+                             const Request& req, const engine::Result& result) {
+      return result_response(req, command, result, ok_status, extend);
+    };
+    return Response{};
+  }
   engine::Result result = execute(call, command);
   return result_response(call, command, result, ok_status, extend);
 }

@@ -117,6 +117,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/json.hpp>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -146,6 +147,45 @@ struct ApiContext {
 };
 
 [[nodiscard]] Response handle_request(ApiContext& ctx, const Request& req);
+
+// ---- handle_request split at the engine (for the server) ----
+// The shop's money routes (redemptions, authorizations, capture, void,
+// refunds) end in exactly one engine command. The server runs them in two
+// steps so that no thread waits for the writer: prepare_request does
+// everything before the command (route, key, Idempotency-Key, body, card
+// look-ups) and hands back the command; the caller submits it
+// (Engine::submit) and, once the result is durable, finish_request renders
+// the answer. For those routes handle_request is exactly prepare_request,
+// Engine::execute, finish_request, so the two paths answer the same bytes.
+struct EngineStep {
+  engine::Request request;  // what to submit
+  // Renders the answer to `req` from the durable result; may throw
+  // (finish_request catches). Owns copies of what it needs; borrows the
+  // ApiContext (which must outlive it). Callable from any thread, once.
+  std::function<Response(const Request& req, const engine::Result& result)> render;
+};
+
+struct Prepared {
+  enum class Kind : std::uint8_t {
+    answer,    // `answer` is final (an error, or a route that needs no engine)
+    command,   // submit `step.request`, then finish_request
+    blocking,  // a route that reads at length or waits: run handle_request
+               // on a thread that may block (nothing was done yet)
+  };
+  Kind kind = Kind::answer;
+  Response answer;
+  EngineStep step;
+};
+
+// Never throws (refusals become `answer`). Does point reads of the store
+// (the shop's key, a card) but never waits for the writer. Thread-safe as
+// handle_request.
+[[nodiscard]] Prepared prepare_request(ApiContext& ctx, const Request& req);
+// The answer to a Kind::command request from its engine result (a failed
+// Status: 503, with Retry-After when busy). Never throws. `req` is the
+// request that was prepared.
+[[nodiscard]] Response finish_request(const Request& req, const EngineStep& step,
+                                      const StatusOr<engine::Result>& result);
 
 // The route pattern a request's method and path match ("/v1/cards/{card}"),
 // for metrics and logs; "" when none does (the answer is 404 or 405).

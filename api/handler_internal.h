@@ -43,6 +43,10 @@ struct Call {
   engine::Caller caller;                                  // meaningful when keyed
   bool keyed = false;                                     // a key was checked
   std::string idempotency_key;                            // "" when none
+  // Set by prepare_request on the routes split at the engine: run_command
+  // then fills it (the command and how to render its result) instead of
+  // executing, and its return value is not used.
+  EngineStep* defer = nullptr;
   [[nodiscard]] bool admin() const { return keyed && caller.role == engine::Caller::Role::admin; }
 };
 
@@ -56,12 +60,17 @@ using Extend = std::function<void(const engine::Result&, json::object&)>;
 // Runs `command` through the engine under the call's caller and idempotency
 // key. A decline becomes its error answer; an ok outcome becomes
 // outcome_json, extended by `extend`, with `ok_status`. Replays of either
-// carry Idempotent-Replayed: true.
+// carry Idempotent-Replayed: true. When call.defer is set it only fills
+// *call.defer (the rendering then runs later, maybe on another thread, so
+// `extend` must own what it captures, never reference the Call or locals).
 [[nodiscard]] Response run_command(Call& call, engine::Command command, http::status ok_status,
                                    const Extend& extend = {});
 // The engine's result (a failed Status throws 503).
 [[nodiscard]] engine::Result execute(Call& call, engine::Command command);
 [[nodiscard]] Response result_response(Call& call, const engine::Command& command,
+                                       const engine::Result& result, http::status ok_status,
+                                       const Extend& extend = {});
+[[nodiscard]] Response result_response(const Request& req, const engine::Command& command,
                                        const engine::Result& result, http::status ok_status,
                                        const Extend& extend = {});
 

@@ -91,20 +91,24 @@ namespace buoni::api::detail {
 
 namespace {
 
-// Adds the signed receipt to a redemption's answer (redeem, capture).
-Extend with_receipt(Call& call) {
-  return [&call](const engine::Result& result, json::object& body) {
+// Adds the signed receipt to a redemption's answer (redeem, capture). Owns
+// the shop's id and borrows the signing key (the ApiContext outlives every
+// request): it may run after the Call is gone (prepare_request).
+Extend with_receipt(const Call& call) {
+  const SigningKey& key = call.ctx.signing_key;
+  return [&key, merchant = call.caller.merchant_id](const engine::Result& result,
+                                                    json::object& body) {
     const engine::Outcome& o = result.outcome;
     Receipt r;
     r.id = o.id;
-    r.merchant = call.caller.merchant_id;
+    r.merchant = merchant;
     r.card_number = mask_card_number(*parse_card_number(o.card).id);
     r.currency = std::string(body.at("currency").as_string());
     r.amount_cents = o.amount_cents;
     r.balance_cents = o.balance_cents;
     r.created_at = engine::format_time(o.time_ms);
     r.ledger_seq = o.ledger_seq;
-    body["receipt"] = signed_receipt_json(call.ctx.signing_key, std::move(r));
+    body["receipt"] = signed_receipt_json(key, std::move(r));
   };
 }
 

@@ -59,6 +59,10 @@ struct Server::Impl {
   std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions;
   std::atomic<std::size_t> open_connections{0};
   std::atomic<bool> draining{false};
+  // Commands submitted to the engine whose callback has not yet posted the
+  // result back to its session: stop() waits for them, so that no callback
+  // runs after the server is gone.
+  std::atomic<std::size_t> commands_in_flight{0};
   bool stopped = false;
   std::uint16_t bound_port = 0;
   detail::HandlerPool pool;
@@ -183,8 +187,51 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     do_read();
   }
 
-  // Runs handle_request on the pool; the answer comes back to the strand.
+  // Answers at once what needs no engine or was refused; submits a money
+  // route's command with no thread waiting for it; other routes (reads,
+  // admin commands) run handle_request on the pool.
   void dispatch(std::uint64_t seq, Request req, const Exchange& exchange) {
+    Prepared prepared = server_.front.prepare(req, exchange);
+    switch (prepared.kind) {
+      case Prepared::Kind::answer:
+        return complete(seq, std::move(prepared.answer));
+      case Prepared::Kind::command:
+        return submit(seq, std::move(req), std::move(prepared.step));
+      case Prepared::Kind::blocking:
+        return run_on_pool(seq, std::move(req), exchange);
+    }
+  }
+
+  // Engine::submit; the callback (on the writer thread, after the batch is
+  // durable) only posts the result back to this strand, where it is rendered
+  // (receipt signature included) and written. Refusals (busy: 503 with
+  // Retry-After) come back the same way.
+  void submit(std::uint64_t seq, Request req, EngineStep step) {
+    engine::Request command = std::move(step.request);
+    server_.commands_in_flight.fetch_add(1);
+    auto done = [self = this->shared_from_this(), strand = executor(),
+                 work = asio::make_work_guard(executor()), seq, req = std::move(req),
+                 step = std::move(step)](StatusOr<engine::Result> result) mutable {
+      Server::Impl& server = self->server_;
+      asio::post(strand, [self = std::move(self), seq, req = std::move(req), step = std::move(step),
+                          result = std::move(result)] {
+        self->on_result(seq, req, step, result);
+      });
+      work.reset();  // the posted handler is the io_context's work now
+      server.commands_in_flight.fetch_sub(1);  // last touch of the server
+    };
+    server_.ctx.engine.submit(std::move(command), std::move(done));
+  }
+
+  void on_result(std::uint64_t seq, const Request& req, const EngineStep& step,
+                 const StatusOr<engine::Result>& result) {
+    // The slot is still there: answers leave in order, this one was owed.
+    const Exchange& exchange = slots_[seq - first_seq_].exchange;
+    complete(seq, server_.front.render(req, step, result, exchange));
+  }
+
+  // Runs handle_request on the pool; the answer comes back to the strand.
+  void run_on_pool(std::uint64_t seq, Request req, const Exchange& exchange) {
     auto work = asio::make_work_guard(executor());
     auto job = [self = this->shared_from_this(), seq, req = std::move(req), exchange,
                 work = std::move(work)]() mutable {
@@ -486,12 +533,15 @@ void Server::stop() {
   auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(s.options.drain_timeout_ms);
   while (std::chrono::steady_clock::now() < deadline &&
-         (s.open_connections.load() > 0 || !s.pool.idle())) {
+         (s.open_connections.load() > 0 || !s.pool.idle() || s.commands_in_flight.load() > 0)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   s.ioc.stop();
   for (auto& t : s.io_threads) t.join();
   s.pool.stop();
+  // The engine calls back every command it was given (it is still running:
+  // the caller stops it after the server), as pool.stop() waits for its jobs.
+  while (s.commands_in_flight.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   s.front.log_event("stopped", {});
 }
 

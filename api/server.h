@@ -13,9 +13,13 @@
 //  - Keep-alive as the request asks; pipelined requests are handled
 //    concurrently and answered in order, at most
 //    limits::http_pipeline_requests_max read ahead.
-//  - handle_request blocks until the engine's batch is durable, so it runs
-//    on a pool of handler threads, never on the I/O threads; the pool's
-//    queue is bounded (503 unavailable + Retry-After when full).
+//  - The shop's money routes never park a thread: the session (on its
+//    strand) runs prepare_request, Engine::submit()s the command, and the
+//    writer's callback posts the durable result back to the strand, where
+//    finish_request renders it (503 + Retry-After when the writer's queue
+//    is full). Other routes (reads, admin commands, settlements) run
+//    handle_request on a pool of handler threads, never on the I/O threads;
+//    the pool's queue is bounded (503 unavailable + Retry-After when full).
 //  - At most connections_max connections: past it, 503 and close.
 //  - Public routes (/v1/public/..., /c/...) are rate-limited per client
 //    address, and so are failed card look-ups (404 unknown_card, 400
@@ -32,7 +36,9 @@
 // close), closes idle connections, waits for that up to drain_timeout_ms,
 // then joins all threads. The caller then stops the engine (which finishes
 // the writer's batch) and closes the store. A request still incomplete at
-// the drain deadline is dropped unanswered: nothing of it was applied.
+// the drain deadline is dropped unanswered: nothing of it was applied. stop()
+// also waits until the engine has called back every command submitted (as
+// it waits for the pool's jobs), so no callback outlives the server.
 //
 // Ownership: the Server borrows the ApiContext, which must outlive it.
 // Thread safety: start/stop/port/url from one controlling thread.

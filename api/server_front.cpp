@@ -161,10 +161,27 @@ std::optional<Response> Front::answer_early(const Request& req, const Exchange& 
   return std::nullopt;
 }
 
-Response Front::answer(const Request& req, const Exchange& ex) {
-  Response res = handle_request(ctx_, req);
+void Front::account(const Exchange& ex, const Response& res) {
   if (failed_lookup(ex, res)) (void)state_->lookup_limit.allow(ex.remote, ctx_.clock.now_ms());
   if (auto cents = redeemed_cents(ex, res)) state_->metrics.record_redemption(*cents);
+}
+
+Response Front::answer(const Request& req, const Exchange& ex) {
+  Response res = handle_request(ctx_, req);
+  account(ex, res);
+  return res;
+}
+
+Prepared Front::prepare(const Request& req, const Exchange& ex) {
+  Prepared p = prepare_request(ctx_, req);
+  if (p.kind == Prepared::Kind::answer) account(ex, p.answer);
+  return p;
+}
+
+Response Front::render(const Request& req, const EngineStep& step,
+                       const StatusOr<engine::Result>& result, const Exchange& ex) {
+  Response res = finish_request(req, step, result);
+  account(ex, res);
   return res;
 }
 

@@ -63,6 +63,12 @@ class Front {
   [[nodiscard]] std::optional<Response> answer_early(const Request& req, const Exchange& ex);
   // handle_request, plus the failed-look-up accounting (on a pool thread).
   [[nodiscard]] Response answer(const Request& req, const Exchange& ex);
+  // prepare_request (never waits for the writer: fit for an I/O thread),
+  // with the same accounting when it is already the answer.
+  [[nodiscard]] Prepared prepare(const Request& req, const Exchange& ex);
+  // finish_request of a prepared command's result, with the same accounting.
+  [[nodiscard]] Response render(const Request& req, const EngineStep& step,
+                                const StatusOr<engine::Result>& result, const Exchange& ex);
   // Refusals of the server itself (JSON error bodies, Connection: close).
   [[nodiscard]] Response refusal(int status, std::string_view code, std::string_view message) const;
   // 503 unavailable with Retry-After: 1 (handler queue full, too many connections).
@@ -78,6 +84,8 @@ class Front {
 
  private:
   [[nodiscard]] Response rate_limited(const Request& req, std::string_view limiter);
+  // Failed card look-ups charge the client's bucket; approved redemptions count.
+  void account(const Exchange& ex, const Response& res);
   ApiContext& ctx_;
   std::unique_ptr<State> state_;
 };
