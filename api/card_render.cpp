@@ -51,8 +51,8 @@ constexpr double kSheetTopMm = (kA4Hmm - 4 * kCardHmm - 3 * kGapYmm) / 2;
 constexpr double kMarkOffsetMm = 1.0;  // cut marks start this far from the corner
 constexpr double kMarkLengthMm = 2.5;
 
-const char* const kSans = "DejaVu Sans";
-const char* const kMono = "DejaVu Sans Mono";
+constexpr const char* kSans = "DejaVu Sans";
+constexpr const char* kMono = "DejaVu Sans Mono";
 
 template <auto Fn>
 struct Deleter {

@@ -76,9 +76,14 @@ bool blank(std::string_view text) {
   return text.find_first_not_of(" \t\r\n") == std::string_view::npos;
 }
 
+// A name from the request, quoted for an error message: at most 64 bytes,
+// and only printable ASCII (any other byte shows as '?'), so the answer
+// stays valid UTF-8 JSON whatever the request held (a query name need not
+// be UTF-8, and a cut could split a character).
 std::string quoted(std::string_view name) {
   constexpr std::size_t shown_max = 64;
-  std::string out = "\"" + std::string(name.substr(0, shown_max));
+  std::string out = "\"";
+  for (char c : name.substr(0, shown_max)) out += (c >= ' ' && c <= '~') ? c : '?';
   if (name.size() > shown_max) out += "...";
   return out + "\"";
 }

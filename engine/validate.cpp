@@ -29,12 +29,39 @@ bool is_printable_ascii(char c) {
 }
 }  // namespace
 
+bool valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto b = static_cast<unsigned char>(s[i]);
+    if (b < 0x80) {
+      ++i;
+      continue;
+    }
+    // Continuation bytes after the lead byte b; 0: b cannot lead.
+    std::size_t n = (b >= 0xC2 && b <= 0xDF) ? 1 : (b >= 0xE0 && b <= 0xEF) ? 2
+                    : (b >= 0xF0 && b <= 0xF4) ? 3 : 0;
+    if (n == 0 || s.size() - i <= n) return false;
+    unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range (RFC 3629, table 3-7)
+    if (b == 0xE0) lo = 0xA0;
+    if (b == 0xED) hi = 0x9F;
+    if (b == 0xF0) lo = 0x90;
+    if (b == 0xF4) hi = 0x8F;
+    for (std::size_t k = 1; k <= n; ++k) {
+      auto c = static_cast<unsigned char>(s[i + k]);
+      if (c < (k == 1 ? lo : 0x80) || c > (k == 1 ? hi : 0xBF)) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
 bool valid_object_id(std::string_view id) {
   return !id.empty() && id.size() <= limits::id_length_max && all_of(id, is_id_char);
 }
 
 bool valid_name(std::string_view name) {
-  return !name.empty() && name.size() <= limits::name_length_max && all_of(name, is_not_control);
+  return !name.empty() && name.size() <= limits::name_length_max && all_of(name, is_not_control) &&
+         valid_utf8(name);
 }
 
 bool valid_beneficiary_ref(std::string_view ref) {
@@ -43,7 +70,8 @@ bool valid_beneficiary_ref(std::string_view ref) {
 }
 
 bool valid_reference(std::string_view ref) {
-  return ref.size() <= limits::reference_length_max && all_of(ref, is_not_control);
+  return ref.size() <= limits::reference_length_max && all_of(ref, is_not_control) &&
+         valid_utf8(ref);
 }
 
 bool valid_idempotency_key(std::string_view key) {

@@ -1694,7 +1694,9 @@ TEST_CASE("batching: 200 concurrent redemptions never overdraw and are replayed 
   int approved_count = 0;
   std::set<std::uint64_t> seqs;
   bool all_known = true;
-  for (auto& [i, r] : answers) {
+  for (auto& answer : answers) {
+    const int i = answer.index;  // not a structured binding: clang 14 cannot capture those
+    auto& r = answer.result;
     REQUIRE_MESSAGE(r.ok(), r.status().to_string());
     const Outcome& o = r->outcome;
     CHECK_FALSE(r->replayed);

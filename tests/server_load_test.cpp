@@ -899,7 +899,9 @@ TEST_CASE("slow clients do not hold up others and are closed by the read timeout
   }
   std::size_t answered = 0, before_slow_closed = 0;
   for (int f = 0; f < fast_threads; ++f) {
-    for (const auto& [at, r] : fast[f].answers) {
+    for (const auto& answer : fast[f].answers) {
+      const auto& at = answer.first;  // not a structured binding: clang 14 cannot
+      const auto& r = answer.second;  // capture those in doctest's lambdas
       INFO("fast thread " << f << ": " << describe(r));
       CHECK(r.status == (buoni::test::contains(r.body, "receipt") ? 201 : 200));
       if (r.status == 200 || r.status == 201) ++answered;

@@ -134,7 +134,9 @@ TEST_CASE("base45: RFC 9285 examples, both ways") {
                                                                      {"base-45", "UJCLQE7W581"},
                                                                      {"ietf!", "QED8WEX0"},
                                                                      {"", ""}};
-  for (const auto& [plain, encoded] : examples) {
+  for (const auto& example : examples) {
+    const std::string& plain = example.first;  // not a structured binding: clang 14
+    const std::string& encoded = example.second;  // cannot capture those in doctest's lambdas
     CAPTURE(plain);
     CHECK(base45_encode(as_bytes(plain)) == encoded);
     const std::optional<Bytes> decoded = base45_decode(encoded);

@@ -4,12 +4,16 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <set>
 
 #include "api/error_table.h"
 #include "api/render.h"
 #include "engine/calendar.h"
+#include "engine/limits.h"
+#include "engine/validate.h"
 #include "tools/card_ref.h"
 
 namespace buoni::tools {
@@ -71,6 +75,71 @@ CardId card_arg(const Common& common, std::string_view text) {
   return resolve_card("--card", text, *keys, engine::day_of(engine::SystemClock().now_ms()));
 }
 
+void check_id_arg(std::string_view flag, std::string_view id) {
+  if (!engine::valid_object_id(id)) {
+    throw UsageError{std::string(flag) + " takes 1 to " + std::to_string(limits::id_length_max) +
+                     " characters of A-Z a-z 0-9 _ . -"};
+  }
+}
+
+void check_name_arg(std::string_view flag, std::string_view name) {
+  if (!engine::valid_name(name)) {
+    throw UsageError{std::string(flag) + " takes 1 to " + std::to_string(limits::name_length_max) +
+                     " bytes of UTF-8 text without control characters"};
+  }
+}
+
+void check_reference_arg(std::string_view flag, std::string_view reference) {
+  if (!engine::valid_reference(reference)) {
+    throw UsageError{std::string(flag) + " takes at most " +
+                     std::to_string(limits::reference_length_max) +
+                     " bytes of UTF-8 text without control characters"};
+  }
+}
+
+void check_beneficiary_ref_arg(std::string_view flag, std::string_view ref) {
+  if (!engine::valid_beneficiary_ref(ref)) {
+    throw UsageError{std::string(flag) + " takes 1 to " +
+                     std::to_string(limits::beneficiary_ref_length_max) +
+                     " printable ASCII characters"};
+  }
+}
+
+void check_idempotency_key_arg(std::string_view key) {
+  if (!key.empty() && !engine::valid_idempotency_key(key)) {
+    throw UsageError{"--idempotency-key takes 1-64 characters of A-Z a-z 0-9 _ -"};
+  }
+}
+
+std::string read_input_file(std::string_view flag, const std::string& path,
+                            std::size_t max_bytes) {
+  const std::string cannot = std::string(flag) + ": cannot read " + path;
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw UsageError{cannot + ": it is a directory"};
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError{cannot};
+  std::string text(max_bytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) throw UsageError{cannot};
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > max_bytes) {
+    throw UsageError{std::string(flag) + ": " + path + " is over " + std::to_string(max_bytes) +
+                     " bytes"};
+  }
+  return text;
+}
+
+std::string printable(std::string_view text) {
+  const bool utf8 = engine::valid_utf8(text);
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    out += (u < 0x20 || u == 0x7f || (!utf8 && u >= 0x80)) ? '?' : c;
+  }
+  return out;
+}
+
 void progress_bar(std::string_view label, std::uint64_t done, std::uint64_t total) {
   if (!isatty(STDERR_FILENO) || total == 0) return;
   constexpr int width = 40;
@@ -93,10 +162,9 @@ void print(const Common& common, const json::object& object, std::string_view te
 
 int report_status(const Common& common, const Status& status) {
   api::ErrorInfo info = api::error_info(status);
-  if (common.json) {
-    std::cout << json::serialize(api::error_json(info.code, status.to_string())) << "\n";
-  }
-  std::cerr << "buoni: " << status.to_string() << "\n";
+  const std::string message = printable(status.to_string());
+  if (common.json) std::cout << json::serialize(api::error_json(info.code, message)) << "\n";
+  std::cerr << "buoni: " << message << "\n";
   bool usage =
       status.code() == StatusCode::not_found || status.code() == StatusCode::invalid_argument;
   return usage ? exit_usage : exit_failed;
@@ -144,7 +212,7 @@ int print_error(const Common& common, const json::object& answer, int exit_code,
   if (error.contains("balance_cents")) {
     line += " (balance " + field(error, "balance_cents") + " cents)";
   }
-  std::cerr << line << "\n";
+  std::cerr << printable(line) << "\n";
   return exit_code;
 }
 

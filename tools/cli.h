@@ -61,6 +61,30 @@ struct UsageError {
 [[nodiscard]] std::int64_t parse_count(std::string_view flag, std::string_view text,
                                        std::int64_t max);
 
+// Text flags checked with the engine's rules (engine/validate.h) before
+// anything runs, so a bad one is a usage error naming the flag rather than
+// the engine's generic invalid_field.
+void check_id_arg(std::string_view flag, std::string_view id);      // programme, shop ids
+void check_name_arg(std::string_view flag, std::string_view name);  // display names
+void check_reference_arg(std::string_view flag, std::string_view reference);
+void check_beneficiary_ref_arg(std::string_view flag, std::string_view ref);
+// --idempotency-key: "" (none) or 1-64 of [A-Za-z0-9_-].
+void check_idempotency_key_arg(std::string_view key);
+
+// At most this many bytes in a --public-keys file (65535 keys of ~80 bytes).
+inline constexpr std::size_t kPublicKeysBytesMax = 8 << 20;
+
+// The whole of a small input file named by `flag` (a CSV, a public key set):
+// a usage error when it cannot be read, is a directory, or holds more than
+// `max_bytes` (read no further, so /dev/zero is refused too).
+[[nodiscard]] std::string read_input_file(std::string_view flag, const std::string& path,
+                                          std::size_t max_bytes);
+
+// `text` fit for one line of a terminal and for a JSON string: control
+// characters become '?', and so does every non-ASCII byte when the text is
+// not valid UTF-8 (a message may quote a path or a value as the user gave it).
+[[nodiscard]] std::string printable(std::string_view text);
+
 // A one-line progress bar on stderr when it is a terminal; silent otherwise.
 void progress_bar(std::string_view label, std::uint64_t done, std::uint64_t total);
 

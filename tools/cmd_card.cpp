@@ -113,6 +113,11 @@ void add_issue(CLI::App& card, Common& common, int& exit_code) {
   cmd->add_option("--amount-cents", a->amount, "amount put on the card")->required();
   cmd->add_option("--idempotency-key", a->key, "makes a retry safe");
   cmd->callback([a, &common, &exit_code] {
+    if (!common.remote()) {  // the server names a bad field itself (400 invalid_field)
+      check_id_arg("--programme", a->programme);
+      check_beneficiary_ref_arg("--beneficiary-ref", a->ref);
+      check_idempotency_key_arg(a->key);
+    }
     engine::IssueCard c{a->programme, a->ref,
                         parse_cents("--amount-cents", a->amount, limits::amount_cents_max, true)};
     if (common.remote()) {
@@ -143,6 +148,7 @@ void add_load(CLI::App& card, Common& common, int& exit_code) {
                                    a->key, loaded_text);
       return;
     }
+    check_idempotency_key_arg(a->key);
     engine::LoadCard c{card_arg(common, a->card), cents};
     exit_code = run_command(common, {engine::Caller::admin(), a->key, c}, loaded_text);
   });
@@ -160,6 +166,7 @@ void add_card_action(CLI::App& card, const char* name, const char* help, Common&
       exit_code = card_post_remote(common, a->card, name, std::nullopt, a->key, text);
       return;
     }
+    check_idempotency_key_arg(a->key);
     exit_code = run_command(
         common, {engine::Caller::admin(), a->key, make(card_arg(common, a->card))}, text);
   });
@@ -178,6 +185,7 @@ void add_replace(CLI::App& card, Common& common, int& exit_code) {
       exit_code = card_post_remote(common, a->card, "replace", std::nullopt, a->key, replaced_text);
       return;
     }
+    check_idempotency_key_arg(a->key);
     engine::ReplaceCard c{card_arg(common, a->card)};
     exit_code = with_node(common, [&](Node& node) {
       auto old_card = engine::find_card(node.store(), c.card);

@@ -50,11 +50,7 @@ struct VerifyArgs {
 };
 
 int verify(const Common& common, const VerifyArgs& a) {
-  std::ifstream in(a.public_keys);
-  if (!in) throw UsageError{"--public-keys: cannot read " + a.public_keys};
-  std::stringstream text;
-  text << in.rdbuf();
-  auto keys = parse_public_keys(text.str());
+  auto keys = parse_public_keys(read_input_file("--public-keys", a.public_keys, kPublicKeysBytesMax));
   if (!keys.ok()) throw UsageError{"--public-keys: " + keys.status().message()};
   TokenResult r = verify_token(a.token, *keys, engine::day_of(engine::SystemClock().now_ms()));
   if (!r.ok()) {

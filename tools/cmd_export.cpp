@@ -26,9 +26,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
+constexpr std::int64_t kSinceMax = 999'999'999'999;  // parse_count takes up to 12 digits
+
 struct ExportArgs {
-  std::string format, out;
-  std::uint64_t since = 1;
+  std::string format, out, since = "1";
 };
 
 struct VerifyExportArgs {
@@ -45,7 +46,7 @@ Status fsync_path(const std::string& path, int flags) {
 
 // Writes the export into a temp file beside `out`, then renames it over `out`.
 StatusOr<engine::ExportSummary> write_export(const engine::Store& store, const ExportArgs& a,
-                                             engine::ExportFormat format) {
+                                             std::uint64_t since, engine::ExportFormat format) {
   fs::path target = fs::absolute(a.out);
   std::string tmp = (target.parent_path() / (target.filename().string() + ".tmp-XXXXXX")).string();
   int fd = ::mkstemp(tmp.data());
@@ -59,7 +60,7 @@ StatusOr<engine::ExportSummary> write_export(const engine::Store& store, const E
     out.open(tmp, std::ios::binary | std::ios::trunc);
     if (!out) return io_error("cannot write " + tmp);
     auto s = engine::export_ledger(
-        store, a.since, format, engine::SystemClock().now_ms(), out,
+        store, since, format, engine::SystemClock().now_ms(), out,
         [](std::uint64_t done, std::uint64_t total) { progress_bar("export", done, total); });
     out.close();
     if (s.ok() && !out) return io_error("writing " + tmp + " failed");
@@ -83,10 +84,10 @@ int run_export(const Common& common, const ExportArgs& a) {
   } else if (a.format != "jsonl") {
     throw UsageError{"--format: \"" + a.format + "\" is not jsonl or csv"};
   }
-  if (a.since == 0) throw UsageError{"--since: seqs start at 1"};
+  const auto since = static_cast<std::uint64_t>(parse_count("--since", a.since, kSinceMax));
   auto reader = Reader::open(common.dir());
   if (!reader.ok()) return report_status(common, reader.status());
-  auto summary = write_export((*reader)->store(), a, format);
+  auto summary = write_export((*reader)->store(), a, since, format);
   if (!summary.ok()) return report_status(common, summary.status());
   const engine::ExportSummary& s = *summary;
   boost::json::object json{{"ok", true},
@@ -132,15 +133,13 @@ std::string verdict_text(const engine::ExportVerdict& v) {
 }
 
 int run_verify_export(const Common& common, const VerifyExportArgs& a) {
-  std::ifstream keys_in(a.public_keys);
-  if (!keys_in) throw UsageError{"--public-keys: cannot read " + a.public_keys};
-  std::stringstream keys_text;
-  keys_text << keys_in.rdbuf();
-  auto keys = parse_public_keys(keys_text.str());
+  auto keys =
+      parse_public_keys(read_input_file("--public-keys", a.public_keys, kPublicKeysBytesMax));
   if (!keys.ok()) throw UsageError{"--public-keys: " + keys.status().message()};
+  std::error_code ec;
+  if (fs::is_directory(a.file, ec)) throw UsageError{"cannot read " + a.file + ": it is a directory"};
   std::ifstream in(a.file, std::ios::binary);
   if (!in) throw UsageError{"cannot read " + a.file};
-  std::error_code ec;
   std::uint64_t size = fs::file_size(a.file, ec);
   auto verdict = engine::verify_export(
       in, *keys, ec ? 0 : size,

@@ -92,12 +92,7 @@ ProgrammeInfo info_of(const json::object& p) {
 }
 
 std::string read_csv_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError{"--csv: cannot read " + path};
-  std::stringstream text;
-  text << in.rdbuf();
-  if (text.str().size() > limits::csv_bytes_max) throw UsageError{"--csv: file over 64 MiB"};
-  return text.str();
+  return read_input_file("--csv", path, limits::csv_bytes_max);
 }
 
 int column(const CsvFile& f, std::string_view name) {
@@ -165,8 +160,8 @@ void check_budget(const std::vector<Line>& lines, const ProgrammeInfo& p,
 
 // Prints the problems of a file; exit 2.
 int refuse_file(const std::vector<std::string>& problems, const IssueArgs& a) {
-  for (const auto& line : problems) std::cerr << "buoni: --csv " << line << "\n";
-  std::cerr << "buoni: usage: " << problems.size() << " problem(s) in " << a.csv
+  for (const auto& line : problems) std::cerr << "buoni: --csv " << printable(line) << "\n";
+  std::cerr << "buoni: usage: " << problems.size() << " problem(s) in " << printable(a.csv)
             << "; nothing was issued\n";
   return exit_usage;
 }
@@ -295,7 +290,7 @@ int summarise(const Common& common, const std::vector<Line>& lines,
       existing_refs.emplace_back(l.ref);
     }
   }
-  for (const auto& d : declines) std::cerr << "buoni: " << d << "\n";
+  for (const auto& d : declines) std::cerr << "buoni: " << printable(d) << "\n";
   std::string text = "issued " + std::to_string(issued) + " cards (" +
                      std::to_string(issued_cents) + " cents), " + std::to_string(existing) +
                      " already existed, " + std::to_string(declines.size()) +
@@ -541,6 +536,7 @@ void register_issue(CLI::App& app, Common& common, int& exit_code) {
   cmd->add_option("--pins-out", a->pins_out, "write new PINs here (mode 0600; must not exist)");
   allow_server(cmd);
   cmd->callback([a, &common, &exit_code] {
+    if (!common.remote()) check_id_arg("--programme", a->programme);  // else the server says
     exit_code = common.remote() ? bulk_issue_remote(common, *a) : bulk_issue_local(common, *a);
   });
 }

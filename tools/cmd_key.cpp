@@ -1,4 +1,6 @@
 // buoni key show | key rotate
+#include <optional>
+
 #include "tools/commands.h"
 
 namespace buoni::tools {
@@ -13,6 +15,14 @@ boost::json::object keys_json(const std::vector<VerifyKey>& keys) {
   return {{"keys", std::move(items)}};
 }
 
+// A missing or empty data directory is a usage error (exit 2), as for every
+// command; nullopt when `common` names a data directory.
+std::optional<int> refuse_missing_dir(const Common& common) {
+  if (data_dir_exists(common.dir())) return std::nullopt;
+  return report_status(common, not_found(common.data + " is not a buoni data directory (run "
+                                                       "`buoni init`)"));
+}
+
 }  // namespace
 
 void register_key(CLI::App& app, Common& common, int& exit_code) {
@@ -22,6 +32,10 @@ void register_key(CLI::App& app, Common& common, int& exit_code) {
                                    "print the public key set (the file --public-keys "
                                    "reads)");
   show->callback([&common, &exit_code] {
+    if (auto refused = refuse_missing_dir(common)) {
+      exit_code = *refused;
+      return;
+    }
     auto keys = load_public_keys(common.dir());
     if (!keys.ok()) {
       exit_code = report_status(common, keys.status());
@@ -35,6 +49,10 @@ void register_key(CLI::App& app, Common& common, int& exit_code) {
                                      "make a new signing key; older tokens keep "
                                      "verifying (restart a running server)");
   rotate->callback([&common, &exit_code] {
+    if (auto refused = refuse_missing_dir(common)) {
+      exit_code = *refused;
+      return;
+    }
     auto fresh = rotate_signing_key(common.dir());
     if (!fresh.ok()) {
       exit_code = report_status(common, fresh.status());

@@ -72,6 +72,12 @@ void add_add(CLI::App& merchant, Common& common, int& exit_code) {
       ->required();
   cmd->add_option("--idempotency-key", args->key, "makes a retry safe");
   cmd->callback([args, &common, &exit_code] {
+    if (!common.remote()) {  // the server names a bad field itself (400 invalid_field)
+      check_id_arg("--id", args->id);
+      check_name_arg("--name", args->name);
+      for (const std::string& p : args->programmes) check_id_arg("--programme", p);
+      check_idempotency_key_arg(args->key);
+    }
     if (!engine::valid_vat_number(args->vat)) {
       throw UsageError{"--vat-number '" + args->vat + "' is not a valid Partita IVA"};
     }

@@ -63,6 +63,11 @@ void add_create(CLI::App& programme, Common& common, int& exit_code) {
   cmd->add_option("--daily-limit-cents", args->daily_limit, "per-card daily cap; 0 none");
   cmd->add_option("--idempotency-key", args->key, "makes a retry safe");
   cmd->callback([args, &common, &exit_code] {
+    if (!common.remote()) {  // the server names a bad field itself (400 invalid_field)
+      check_id_arg("--id", args->id);
+      check_name_arg("--name", args->name);
+      check_idempotency_key_arg(args->key);
+    }
     engine::CreateProgramme c;
     c.id = args->id;
     c.name = args->name;
@@ -123,6 +128,7 @@ void add_close(CLI::App& programme, Common& common, int& exit_code) {
       exit_code = run_remote(common, {"POST", target, std::nullopt, args->second}, closed_text);
       return;
     }
+    check_idempotency_key_arg(args->second);
     exit_code = run_command(
         common, {engine::Caller::admin(), args->second, engine::CloseProgramme{args->first}},
         closed_text);

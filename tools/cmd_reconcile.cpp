@@ -108,12 +108,8 @@ bool valid_created_at(std::string_view text) {
 }
 
 std::vector<StatementLine> read_statement(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError{"--statement: cannot read " + path};
-  std::stringstream text;
-  text << in.rdbuf();
-  if (text.str().size() > limits::csv_bytes_max) throw UsageError{"--statement: file over 64 MiB"};
-  CsvFile file = parse_csv(text.str(), static_cast<std::size_t>(limits::settle_entries_max));
+  const std::string text = read_input_file("--statement", path, limits::csv_bytes_max);
+  CsvFile file = parse_csv(text, static_cast<std::size_t>(limits::settle_entries_max));
   if (!file.error.empty()) throw UsageError{"--statement: " + file.error};
   const std::size_t id_col = column_of(file, "redemption_id");
   const std::size_t amount_col = column_of(file, "amount_cents");

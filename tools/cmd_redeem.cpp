@@ -36,6 +36,7 @@ void register_redeem(CLI::App& app, Common& common, int& exit_code) {
     if (!engine::valid_idempotency_key(a->key)) {
       throw UsageError{"--idempotency-key takes 1-64 characters of A-Z a-z 0-9 _ -"};
     }
+    check_reference_arg("--reference", a->reference);
     engine::Redeem c{card_arg(common, a->card),
                      parse_cents("--amount-cents", a->amount, limits::amount_cents_max),
                      a->reference};

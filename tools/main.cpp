@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
   register_report(app, common, exit_code);
   register_backup(app, common, exit_code);
   if (const char* name = unknown_command(app, argc, argv)) {
-    std::cerr << "buoni: usage: unknown command '" << name << "' (see buoni --help)\n";
+    std::cerr << "buoni: usage: unknown command '" << printable(name) << "' (see buoni --help)\n";
     return exit_usage;
   }
   try {
@@ -110,10 +110,10 @@ int main(int argc, char** argv) {
   } catch (const CLI::Success& e) {  // --help: CLI11 prints the right command's help
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "buoni: usage: " << e.what() << " (see buoni --help)\n";
+    std::cerr << "buoni: usage: " << printable(e.what()) << " (see buoni --help)\n";
     return exit_usage;
   } catch (const UsageError& e) {
-    std::cerr << "buoni: usage: " << e.message << "\n";
+    std::cerr << "buoni: usage: " << printable(e.message) << "\n";
     return exit_usage;
   }
   return exit_code;
