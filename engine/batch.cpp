@@ -8,7 +8,16 @@ StatusOr<std::optional<std::string>> Batch::get(Space space, std::string_view ke
   const auto& overlay = overlay_[static_cast<int>(space)];
   auto it = overlay.find(key);
   if (it != overlay.end()) return it->second;
-  return store_.get(space, key);
+  if (const Overlay* below = below_overlay(space)) {
+    auto b = below->find(key);
+    if (b != below->end()) return b->second;
+  }
+  auto& reads = store_reads_[static_cast<int>(space)];
+  auto read = reads.find(key);
+  if (read != reads.end()) return read->second;
+  auto value = store_.get(space, key);
+  if (value.ok()) reads.emplace(std::string(key), *value);
+  return value;
 }
 
 void Batch::put(Space space, std::string key, std::string value) {
@@ -36,15 +45,18 @@ StatusOr<Batch::Rows> Batch::scan(Space space, std::string_view prefix, std::str
   // when the store scan stopped early; leave them to the next call.
   std::optional<std::string> last_store_key;
   if (store_truncated && !merged.empty()) last_store_key = merged.rbegin()->first;
-  const auto& overlay = overlay_[static_cast<int>(space)];
   const std::string_view from = start > prefix ? start : prefix;
-  for (auto it = overlay.lower_bound(from);
-       it != overlay.end() && std::string_view(it->first).starts_with(prefix); ++it) {
-    if (last_store_key && it->first > *last_store_key) break;
-    if (it->second) {
-      merged.insert_or_assign(it->first, *it->second);
-    } else {
-      merged.erase(it->first);
+  // The batch below first, then this one: later changes win.
+  for (const Overlay* overlay : {below_overlay(space), &overlay_[static_cast<int>(space)]}) {
+    if (!overlay) continue;
+    for (auto it = overlay->lower_bound(from);
+         it != overlay->end() && std::string_view(it->first).starts_with(prefix); ++it) {
+      if (last_store_key && it->first > *last_store_key) break;
+      if (it->second) {
+        merged.insert_or_assign(it->first, *it->second);
+      } else {
+        merged.erase(it->first);
+      }
     }
   }
   Rows out;

@@ -2,6 +2,11 @@
 //
 // Reads see the committed Store plus every change made earlier in the same
 // batch (an overlay), so later commands see the effects of earlier ones.
+// A batch may be applied while the one before it is still being written
+// (engine/engine.h): it is then made `above` that batch, and reads look in
+// its own overlay, then in that batch's overlay, then in the Store. Only
+// that one batch may still be unwritten: the one before it must be in the
+// Store already, and `below` must outlive this Batch and not change.
 // Ledger entries appended here get the next seq and their chain hash at once.
 // Nothing reaches the Store until the writer takes write_set() and writes it
 // as one durable write.
@@ -21,6 +26,9 @@ namespace buoni::engine {
 class Batch {
  public:
   Batch(const Store& store, const ChainHead& head) : store_(store), head_(head) {}
+  // Continues the chain of `below` (its head), reading through its changes.
+  Batch(const Store& store, const Batch& below)
+      : store_(store), below_(&below), head_(below.head_) {}
 
   [[nodiscard]] StatusOr<std::optional<std::string>> get(Space space, std::string_view key) const;
   void put(Space space, std::string key, std::string value);
@@ -64,7 +72,16 @@ class Batch {
 
  private:
   using Overlay = std::map<std::string, std::optional<std::string>, std::less<>>;
+  // The overlay of `space` in the batch below, or null.
+  [[nodiscard]] const Overlay* below_overlay(Space space) const {
+    return below_ ? &below_->overlay_[static_cast<int>(space)] : nullptr;
+  }
   const Store& store_;
+  const Batch* below_ = nullptr;
+  // What get() read from the Store, absent keys too: a batch of redemptions
+  // at one shop reads the shop's record once. Valid for the batch's life,
+  // since only the writer changes the Store's keys outside both overlays.
+  mutable std::array<Overlay, space_count> store_reads_;
   ChainHead head_;
   std::array<Overlay, space_count> overlay_;
 };

@@ -45,6 +45,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::open(Store& store, const SigningKey& k
 Engine::Engine(Store& store, const SigningKey& key, const Clock& clock, Random& random,
                ChainHead head)
     : store_(store), key_(key), clock_(clock), random_(random), head_(head) {
+  committer_ = std::thread([this] { commit_loop(); });
   writer_ = std::thread([this] { writer_loop(); });
 }
 
@@ -58,7 +59,13 @@ void Engine::stop() {
     stopping_ = true;
   }
   wake_.notify_all();
-  if (writer_.joinable()) writer_.join();
+  if (writer_.joinable()) writer_.join();  // it handed over its last batch
+  {
+    std::lock_guard lock(mutex_);
+    commit_stop_ = true;
+  }
+  commit_wake_.notify_all();
+  if (committer_.joinable()) committer_.join();  // it wrote that batch first
 }
 
 bool Engine::failed() const {
@@ -105,84 +112,132 @@ StatusOr<Result> Engine::execute(Request request) {
 }
 
 void Engine::writer_loop() {
-  std::vector<Pending> batch;
-  batch.reserve(limits::batch_commands_max);
+  // The batch last handed to the commit thread while its write is under
+  // way, so that the next batch reads through it; null otherwise.
+  std::unique_ptr<Batch> below;
   for (;;) {
+    Applied applied;
     {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and everything queued is done
-      while (!queue_.empty() && batch.size() < limits::batch_commands_max) {
-        batch.push_back(std::move(queue_.front()));
+      if (queue_.empty()) return;  // stopping, and everything queued is handed over
+      applied.pending.reserve(std::min(queue_.size(), limits::batch_commands_max));
+      while (!queue_.empty() && applied.pending.size() < limits::batch_commands_max) {
+        applied.pending.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
       if (failed_) {
         lock.unlock();
-        fail_all(batch, unavailable("the engine stopped after a failed write"));
-        batch.clear();
+        fail_all(applied.pending, unavailable("the engine stopped after a failed write"));
         continue;
       }
+      // Written already: read the Store alone, from the durable head.
+      if (!committing_) below.reset();
     }
-    run_batch(batch);
-    batch.clear();
+    auto batch = below ? std::make_unique<Batch>(store_, *below)
+                       : std::make_unique<Batch>(store_, head());
+    Status failure = apply_batch(*batch, applied);
+    if (!failure.ok()) {
+      {
+        std::lock_guard lock(mutex_);
+        failed_ = true;
+      }
+      fail_all(applied.pending, unavailable("batch not written: " + failure.to_string()));
+      below.reset();
+      continue;
+    }
+    if (!hand_to_commit(applied)) {
+      fail_all(applied.pending, unavailable("the engine stopped after a failed write"));
+      below.reset();
+      continue;
+    }
+    below = std::move(batch);
+  }
+}
+
+Status Engine::apply_batch(Batch& batch, Applied& applied) {
+  const TimeMs now_ms = clock_.now_ms();
+  const std::uint64_t start_seq = batch.head().seq;
+  applied.results.reserve(applied.pending.size());
+  auto swept = expire_holds(batch, now_ms, limits::hold_expiries_per_batch_max);
+  if (!swept.ok()) return swept.status();
+  for (Pending& p : applied.pending) {
+    auto r = apply(batch, p.request, now_ms, random_);
+    if (!r.ok()) return r.status();
+    applied.results.push_back(std::move(r));
+  }
+  if (batch.head().seq != start_seq) {
+    Checkpoint c = sign_checkpoint(key_, batch.head(), now_ms);
+    batch.put(Space::meta, keys::checkpoint(c.seq), encode(c));
+    batch.put(Space::meta, std::string(keys::head), encode(batch.head()));
+  }
+  applied.set = batch.write_set();
+  applied.head = batch.head();
+  return Status();
+}
+
+bool Engine::hand_to_commit(Applied& applied) {
+  {
+    std::unique_lock lock(mutex_);
+    // The batch below is written (or failed) once the commit thread is idle.
+    commit_idle_.wait(lock, [this] { return !committing_; });
+    if (failed_) return false;
+    to_commit_ = std::move(applied);
+    committing_ = true;
+  }
+  commit_wake_.notify_one();
+  return true;
+}
+
+void Engine::commit_loop() {
+  for (;;) {
+    Applied applied;
+    {
+      std::unique_lock lock(mutex_);
+      commit_wake_.wait(lock, [this] { return to_commit_.has_value() || commit_stop_; });
+      if (!to_commit_) return;  // stopping, and the last batch is written
+      applied = std::move(*to_commit_);
+      to_commit_.reset();
+    }
+    commit(applied);
+  }
+}
+
+void Engine::commit(Applied& applied) {
+  Status failure;
+  std::optional<double> commit_seconds;  // set when a write happened
+  if (!applied.set.empty()) {
+    const auto start_time = std::chrono::steady_clock::now();
+    failure = store_.write(applied.set);
+    commit_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (failure.ok()) {
+      head_ = applied.head;
+      stats_.batches += 1;
+      stats_.commands += applied.pending.size();
+      stats_.largest_batch = std::max<std::uint64_t>(stats_.largest_batch, applied.pending.size());
+      stats_.batch_size.record(static_cast<double>(applied.pending.size()));
+      if (commit_seconds) stats_.commit_seconds.record(*commit_seconds);
+    } else {
+      failed_ = true;
+    }
+    committing_ = false;
+  }
+  commit_idle_.notify_one();
+  if (!failure.ok()) {
+    fail_all(applied.pending, unavailable("batch not written: " + failure.to_string()));
+    return;
+  }
+  for (std::size_t i = 0; i < applied.pending.size(); ++i) {
+    applied.pending[i].done(std::move(applied.results[i]));
   }
 }
 
 void Engine::fail_all(std::vector<Pending>& batch, const Status& status) {
   for (auto& p : batch) p.done(status);
-}
-
-void Engine::run_batch(std::vector<Pending>& pending) {
-  const TimeMs now_ms = clock_.now_ms();
-  ChainHead start;
-  {
-    std::lock_guard lock(mutex_);
-    start = head_;
-  }
-  Batch batch(store_, start);
-  std::vector<StatusOr<Result>> results;
-  results.reserve(pending.size());
-  Status failure;
-  auto swept = expire_holds(batch, now_ms, limits::hold_expiries_per_batch_max);
-  if (!swept.ok()) failure = swept.status();
-  for (std::size_t i = 0; i < pending.size() && failure.ok(); ++i) {
-    auto r = apply(batch, pending[i].request, now_ms, random_);
-    if (!r.ok()) failure = r.status();
-    results.push_back(std::move(r));
-  }
-  if (failure.ok() && batch.head().seq != start.seq) {
-    Checkpoint c = sign_checkpoint(key_, batch.head(), now_ms);
-    batch.put(Space::meta, keys::checkpoint(c.seq), encode(c));
-    batch.put(Space::meta, std::string(keys::head), encode(batch.head()));
-  }
-  std::optional<double> commit_seconds;  // set when a write happened
-  if (failure.ok()) {
-    WriteSet set = batch.write_set();
-    if (!set.empty()) {
-      const auto start_time = std::chrono::steady_clock::now();
-      failure = store_.write(set);
-      commit_seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
-    }
-  }
-  if (!failure.ok()) {
-    {
-      std::lock_guard lock(mutex_);
-      failed_ = true;
-    }
-    fail_all(pending, unavailable("batch not written: " + failure.to_string()));
-    return;
-  }
-  {
-    std::lock_guard lock(mutex_);
-    head_ = batch.head();
-    stats_.batches += 1;
-    stats_.commands += pending.size();
-    stats_.largest_batch = std::max<std::uint64_t>(stats_.largest_batch, pending.size());
-    stats_.batch_size.record(static_cast<double>(pending.size()));
-    if (commit_seconds) stats_.commit_seconds.record(*commit_seconds);
-  }
-  for (std::size_t i = 0; i < pending.size(); ++i) pending[i].done(std::move(results[i]));
 }
 
 }  // namespace buoni::engine

@@ -1,22 +1,30 @@
 // Engine: the single writer. Every change to buoni goes through here.
 //
 //  1. Callers (CLI, HTTP threads) submit() a Request with a callback.
-//  2. One writer thread drains the queue in batches (everything waiting, up
+//  2. The writer thread drains the queue in batches (everything waiting, up
 //     to limits::batch_commands_max), reads the clock once, expires lapsed
 //     holds, and applies each command in order (engine/apply.h), so later
 //     commands see earlier ones.
-//  3. It writes the whole batch -- state, ledger entries, idempotency
-//     records, chain head and a signed checkpoint -- as ONE Store::write().
-//  4. Only after that write returns ok are the callbacks run with results.
-//     If it fails, every request of the batch gets Status unavailable, and
-//     so does every later one: the engine fails stop and never retries an
-//     fsync. Reopening the store recovers the last acknowledged state.
+//  3. The commit thread writes the whole batch -- state, ledger entries,
+//     idempotency records, chain head and a signed checkpoint -- as ONE
+//     Store::write(). Meanwhile the writer applies the next batch on top of
+//     it (engine/batch.h: it reads through the batch being written), so the
+//     CPU of applying and the fsync of writing overlap. At most one batch is
+//     being written and one applied; batches are written in order.
+//  4. Only after a batch's write returns ok are its callbacks run with
+//     results (on the commit thread), and only then are results of the
+//     batch applied on top of it released: nothing is answered from state
+//     that is not durable, declines included. If a write fails, every
+//     request of that batch and of the batch applied on top of it gets
+//     Status unavailable, and so does every later one: the engine fails stop
+//     and never retries an fsync. Reopening the store recovers the last
+//     acknowledged state.
 //
 // Ownership: the Engine borrows the Store, Clock, Random and SigningKey; they
 // must outlive it. Thread safety: submit()/execute() and the read functions
-// may be called from any thread; callbacks run on the writer thread and must
-// not block. stop() (also run by the destructor) finishes queued requests,
-// then joins the writer.
+// may be called from any thread; callbacks run on the commit thread and must
+// not block (they may submit()). stop() (also run by the destructor)
+// finishes queued requests, then joins both threads.
 //
 // Stats: the writer records every committed batch's size (commands) and the
 // latency of its Store::write (steady clock) into fixed-bucket histograms,
@@ -30,6 +38,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "crypto/random.h"
@@ -78,6 +87,8 @@ struct EngineStats {
   Histogram<commit_seconds_buckets.size()> commit_seconds{commit_seconds_buckets};
 };
 
+class Batch;  // engine/batch.h
+
 class Engine {
  public:
   using Callback = std::function<void(StatusOr<Result>)>;
@@ -108,9 +119,23 @@ class Engine {
     Request request;
     Callback done;
   };
+  // A batch the writer applied, handed to the commit thread.
+  struct Applied {
+    std::vector<Pending> pending;
+    std::vector<StatusOr<Result>> results;  // one per pending request
+    WriteSet set;                           // empty: nothing to write
+    ChainHead head;                         // the chain head once written
+  };
   Engine(Store& store, const SigningKey& key, const Clock& clock, Random& random, ChainHead head);
   void writer_loop();
-  void run_batch(std::vector<Pending>& batch);
+  // Applies `applied.pending` in `batch`: results, checkpoint, write set.
+  // A failed Status (a read failed) leaves the batch unusable.
+  [[nodiscard]] Status apply_batch(Batch& batch, Applied& applied);
+  // Waits until the commit thread is idle, then hands it `applied`; false
+  // (and `applied` untouched) when the engine failed meanwhile.
+  [[nodiscard]] bool hand_to_commit(Applied& applied);
+  void commit_loop();
+  void commit(Applied& applied);
   void fail_all(std::vector<Pending>& batch, const Status& status);
 
   Store& store_;
@@ -119,13 +144,19 @@ class Engine {
   Random& random_;
 
   mutable std::mutex mutex_;
-  std::condition_variable wake_;
+  std::condition_variable wake_;         // the writer: queue_ or stopping_ changed
+  std::condition_variable commit_wake_;  // the commit thread: to_commit_ or commit_stop_
+  std::condition_variable commit_idle_;  // the writer: the commit thread took to_commit_
   std::deque<Pending> queue_;
+  std::optional<Applied> to_commit_;
+  bool committing_ = false;  // a batch is handed over and not yet written
   bool stopping_ = false;
+  bool commit_stop_ = false;
   bool failed_ = false;
-  ChainHead head_;  // guarded by mutex_ for readers; written by the writer
+  ChainHead head_;  // the durable head; guarded by mutex_, written by the commit thread
   EngineStats stats_;
   std::thread writer_;
+  std::thread committer_;
 };
 
 // Reads the committed chain head from a store (seq 0 on an empty ledger).

@@ -30,7 +30,12 @@ Status MemoryStore::scan(Space space, std::string_view prefix, std::string_view 
 }
 
 Status MemoryStore::write(const WriteSet& set) {
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
+  if (holding_) {
+    ++writes_held_;
+    released_.wait(lock, [this] { return !holding_; });
+    --writes_held_;
+  }
   if (fail_after_ >= 0 && writes_ >= fail_after_) return io_error("injected write failure");
   for (const auto& op : set.ops) {
     auto& map = spaces_[static_cast<int>(op.space)];
@@ -48,6 +53,24 @@ Status MemoryStore::write(const WriteSet& set) {
 void MemoryStore::fail_writes_after(int successful_writes) {
   std::lock_guard lock(mutex_);
   fail_after_ = writes_ + successful_writes;
+}
+
+void MemoryStore::hold_writes() {
+  std::lock_guard lock(mutex_);
+  holding_ = true;
+}
+
+void MemoryStore::release_writes() {
+  {
+    std::lock_guard lock(mutex_);
+    holding_ = false;
+  }
+  released_.notify_all();
+}
+
+int MemoryStore::writes_held() const {
+  std::lock_guard lock(mutex_);
+  return writes_held_;
 }
 
 int MemoryStore::writes() const {

@@ -1647,6 +1647,103 @@ TEST_CASE("Engine::open refuses a store whose chain head does not match the ledg
   CHECK(opened.status().code() == StatusCode::corruption);
 }
 
+// Answers collected from engine callbacks (they run on the commit thread).
+struct Answers {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::map<std::string, StatusOr<Result>> by_name;
+
+  Engine::Callback callback(std::string name) {
+    return [this, name](StatusOr<Result> r) {
+      {
+        std::lock_guard lock(mutex);
+        by_name.insert_or_assign(name, std::move(r));
+      }
+      changed.notify_all();
+    };
+  }
+  std::size_t count() {
+    std::lock_guard lock(mutex);
+    return by_name.size();
+  }
+  // Waits (at most 10 s) until `n` answers are in.
+  bool wait_for(std::size_t n) {
+    std::unique_lock lock(mutex);
+    return changed.wait_for(lock, std::chrono::seconds(10), [&] { return by_name.size() >= n; });
+  }
+  StatusOr<Result> get(const std::string& name) {
+    std::lock_guard lock(mutex);
+    return by_name.at(name);
+  }
+};
+
+// Waits (at most 10 s) until the engine's commit thread is inside a held write.
+bool wait_for_held_write(const MemoryStore& store) {
+  for (int i = 0; i < 1000 && store.writes_held() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return store.writes_held() > 0;
+}
+
+TEST_CASE("pipelining: a batch applied while the one below is written sees it, answers after it") {
+  World w;  // c1 holds 10,000
+  Answers answers;
+  w.store.hold_writes();
+  w.engine->submit(Request{shop("m1"), "a", Redeem{w.c1, 6'000, ""}}, answers.callback("a"));
+  REQUIRE(wait_for_held_write(w.store));
+  // Applied on top of "a" while its write waits: it must see a's debit (the
+  // Store alone still says 10,000, and would let it overdraw)...
+  w.engine->submit(Request{shop("m1"), "b", Redeem{w.c1, 6'000, ""}}, answers.callback("b"));
+  w.engine->submit(Request{shop("m2"), "c", Redeem{w.c1, 1'000, ""}}, answers.callback("c"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // ...and nothing, a decline neither, is answered before "a" is durable.
+  CHECK(answers.count() == 0);
+  w.store.release_writes();
+  REQUIRE(answers.wait_for(3));
+  StatusOr<Result> a = answers.get("a"), b = answers.get("b"), c = answers.get("c");
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  REQUIRE(c.ok());
+  CHECK(a->outcome.ok());
+  CHECK(a->outcome.balance_cents == 4'000);
+  CHECK(b->outcome.code == Code::insufficient_funds);
+  CHECK(b->outcome.balance_cents == 4'000);
+  CHECK(c->outcome.ok());
+  CHECK(c->outcome.balance_cents == 3'000);
+  CHECK(c->outcome.ledger_seq == a->outcome.ledger_seq + 1);  // the chain runs on through "a"
+  CHECK(w.card(w.c1).available_cents == 3'000);
+  // A retry of "b" replays its decline; the store has one redemption each for a and c.
+  Result replay = w.exec(shop("m1"), Redeem{w.c1, 6'000, ""}, "b");
+  CHECK(replay.replayed);
+  CHECK(replay.outcome.code == Code::insufficient_funds);
+  w.audit_clean();
+}
+
+TEST_CASE("pipelining: when the write below fails, the batch applied on top of it fails too") {
+  World w;
+  const Dump before = dump(w.store);
+  const ChainHead head = w.head();
+  Answers answers;
+  w.store.hold_writes();
+  w.engine->submit(Request{shop("m1"), "a", Redeem{w.c1, 1'000, ""}}, answers.callback("a"));
+  REQUIRE(wait_for_held_write(w.store));
+  w.engine->submit(Request{shop("m1"), "b", Redeem{w.c1, 2'000, ""}}, answers.callback("b"));
+  w.engine->submit(Request{shop("m1"), "c", Redeem{w.c1, 99'999, ""}}, answers.callback("c"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  w.store.fail_writes_after(0);
+  w.store.release_writes();
+  REQUIRE(answers.wait_for(3));
+  for (const char* name : {"a", "b", "c"}) {
+    CAPTURE(name);
+    StatusOr<Result> r = answers.get(name);
+    REQUIRE_FALSE(r.ok());  // the decline "c" too: it was made on top of "a"
+    CHECK(r.status().code() == StatusCode::unavailable);
+  }
+  CHECK(w.engine->failed());
+  CHECK(w.engine->head().seq == head.seq);
+  CHECK(diff(before, dump(w.store)).empty());
+}
+
 TEST_CASE("batching: 200 concurrent redemptions never overdraw and are replayed exactly") {
   World w;
   const EngineStats stats_before = w.engine->stats();
