@@ -202,7 +202,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
   }
 
-  // Engine::submit; the callback (on the writer thread, after the batch is
+  // Engine::submit; the callback (on the commit thread, after the batch is
   // durable) only posts the result back to this strand, where it is rendered
   // (receipt signature included) and written. Refusals (busy: 503 with
   // Retry-After) come back the same way.

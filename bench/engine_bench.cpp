@@ -112,7 +112,7 @@ struct Loop {
   int submitters;
   std::atomic<bool> stop{false};
   std::atomic<int> in_flight{0};
-  std::uint64_t key_counter = 0;  // touched on the writer thread only, after the first round
+  std::uint64_t key_counter = 0;  // touched by callbacks only (the commit thread)
 
   void send(Slot& slot, std::uint64_t key_number) {
     slot.sent = Wall::now();

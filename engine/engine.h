@@ -94,7 +94,7 @@ class Engine {
   using Callback = std::function<void(StatusOr<Result>)>;
 
   // Reads the chain head (and checks it against the ledger's last entry),
-  // then starts the writer thread.
+  // then starts the writer and commit threads.
   [[nodiscard]] static StatusOr<std::unique_ptr<Engine>> open(Store& store, const SigningKey& key,
                                                               const Clock& clock, Random& random);
   ~Engine();

@@ -12,7 +12,8 @@
 //    Status means the outcome is unknown to the caller: the engine fails stop.
 //  - get()/scan() see every write() that returned ok before they started.
 //  - Thread safety: get() and scan() may be called from any thread at any
-//    time, concurrently with one writer thread calling write().
+//    time, concurrently with one thread calling write() (the engine's commit
+//    thread).
 //  - Keys and values are arbitrary bytes; keys order bytewise (memcmp).
 #pragma once
 
