@@ -208,9 +208,10 @@ int main(int argc, char** argv) {
   }
   for (std::size_t i = 0; i < steps.size(); ++i) {
     const StepResult& r = results[i];
-    std::printf("RESULT engine c=%d per_s=%.0f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f batch=%.1f "
-                "cpu_us_per_op=%.1f\n",
-                steps[i], r.per_s, r.p50_ms, r.p99_ms, r.p999_ms, r.mean_batch, r.cpu_us_per_op);
+    std::printf(
+        "RESULT engine c=%d per_s=%.0f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f batch=%.1f "
+        "cpu_us_per_op=%.1f\n",
+        steps[i], r.per_s, r.p50_ms, r.p99_ms, r.p999_ms, r.mean_batch, r.cpu_us_per_op);
   }
   (*engine)->stop();
   std::filesystem::remove_all(dir);

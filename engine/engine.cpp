@@ -134,8 +134,8 @@ void Engine::writer_loop() {
       // Written already: read the Store alone, from the durable head.
       if (!committing_) below.reset();
     }
-    auto batch = below ? std::make_unique<Batch>(store_, *below)
-                       : std::make_unique<Batch>(store_, head());
+    auto batch =
+        below ? std::make_unique<Batch>(store_, *below) : std::make_unique<Batch>(store_, head());
     Status failure = apply_batch(*batch, applied);
     if (!failure.ok()) {
       {

@@ -1685,17 +1685,27 @@ bool wait_for_held_write(const MemoryStore& store) {
   return store.writes_held() > 0;
 }
 
+// Holds the store's writes, submits redemption "a" of card c1 and waits
+// until its write is held, then submits "b" and "c" (at shops m1 and m2) and
+// gives the writer 100 ms to apply them on top of "a".
+void submit_around_held_write(World& w, Answers& answers, std::array<Cents, 3> amounts_cents) {
+  w.store.hold_writes();
+  w.engine->submit(Request{shop("m1"), "a", Redeem{w.c1, amounts_cents[0], ""}},
+                   answers.callback("a"));
+  REQUIRE(wait_for_held_write(w.store));
+  w.engine->submit(Request{shop("m1"), "b", Redeem{w.c1, amounts_cents[1], ""}},
+                   answers.callback("b"));
+  w.engine->submit(Request{shop("m2"), "c", Redeem{w.c1, amounts_cents[2], ""}},
+                   answers.callback("c"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+}
+
 TEST_CASE("pipelining: a batch applied while the one below is written sees it, answers after it") {
   World w;  // c1 holds 10,000
   Answers answers;
-  w.store.hold_writes();
-  w.engine->submit(Request{shop("m1"), "a", Redeem{w.c1, 6'000, ""}}, answers.callback("a"));
-  REQUIRE(wait_for_held_write(w.store));
-  // Applied on top of "a" while its write waits: it must see a's debit (the
-  // Store alone still says 10,000, and would let it overdraw)...
-  w.engine->submit(Request{shop("m1"), "b", Redeem{w.c1, 6'000, ""}}, answers.callback("b"));
-  w.engine->submit(Request{shop("m2"), "c", Redeem{w.c1, 1'000, ""}}, answers.callback("c"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // "b" and "c" are applied on top of "a" while its write waits: "b" must see
+  // a's debit (the Store alone still says 10,000, and would let it overdraw)...
+  submit_around_held_write(w, answers, {6'000, 6'000, 1'000});
   // ...and nothing, a decline neither, is answered before "a" is durable.
   CHECK(answers.count() == 0);
   w.store.release_writes();
@@ -1724,12 +1734,7 @@ TEST_CASE("pipelining: when the write below fails, the batch applied on top of i
   const Dump before = dump(w.store);
   const ChainHead head = w.head();
   Answers answers;
-  w.store.hold_writes();
-  w.engine->submit(Request{shop("m1"), "a", Redeem{w.c1, 1'000, ""}}, answers.callback("a"));
-  REQUIRE(wait_for_held_write(w.store));
-  w.engine->submit(Request{shop("m1"), "b", Redeem{w.c1, 2'000, ""}}, answers.callback("b"));
-  w.engine->submit(Request{shop("m1"), "c", Redeem{w.c1, 99'999, ""}}, answers.callback("c"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  submit_around_held_write(w, answers, {1'000, 2'000, 99'999});
   w.store.fail_writes_after(0);
   w.store.release_writes();
   REQUIRE(answers.wait_for(3));
