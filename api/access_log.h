@@ -41,7 +41,7 @@ struct AccessRecord {
   std::string_view route;        // api::route_of(req); "" when none matched
   std::string_view target;       // raw request target; masked before writing
   unsigned status = 0;           // HTTP status sent
-  std::int64_t duration_us = 0;  // request read -> answer written
+  std::int64_t duration_us = 0;  // request read -> answer handed to the socket
   std::uint64_t bytes = 0;       // body bytes sent
   std::string_view request_id;   // the server's id for this request
 };

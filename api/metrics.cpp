@@ -172,7 +172,7 @@ void Metrics::render_requests(std::string& out) const {
     }
   }
   header(out, "http_request_duration_seconds", "histogram",
-         "Time from reading a request to writing its answer, by route.");
+         "Time from reading a request to handing its answer to the socket, by route.");
   for (const auto& [route, stats] : routes) {
     histogram_samples(out, "http_request_duration_seconds", label("route", route), stats.duration);
   }

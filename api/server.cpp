@@ -214,10 +214,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                  step = std::move(step)](StatusOr<engine::Result> result) mutable {
       Server::Impl& server = self->server_;
       asio::post(strand, [self = std::move(self), seq, req = std::move(req), step = std::move(step),
-                          result = std::move(result)] {
-        self->on_result(seq, req, step, result);
-      });
-      work.reset();  // the posted handler is the io_context's work now
+                          result = std::move(result)] { self->on_result(seq, req, step, result); });
+      work.reset();                            // the posted handler is the io_context's work now
       server.commands_in_flight.fetch_sub(1);  // last touch of the server
     };
     server_.ctx.engine.submit(std::move(command), std::move(done));
@@ -300,6 +298,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (writing_ || closed_ || slots_.empty() || !slots_.front().response) return;
     writing_ = true;
     Response& res = *slots_.front().response;
+    server_.front.answered(slots_.front().exchange, res);
     // The last answer before closing says so.
     if ((closing_ || draining_) && slots_.size() == 1 && !reading_) res.keep_alive(false);
     tcp().expires_after(std::chrono::milliseconds(server_.options.write_timeout_ms));

@@ -200,18 +200,21 @@ Response Front::unavailable(std::string_view message) const {
   return res;
 }
 
-void Front::finish(const Exchange& ex, const Response& res, std::size_t bytes,
-                   const boost::system::error_code& ec) {
-  auto duration_us = std::chrono::duration_cast<std::chrono::microseconds>(
+void Front::answered(Exchange& ex, const Response& res) {
+  if (ex.has_request) {
+    ex.duration_us = std::chrono::duration_cast<std::chrono::microseconds>(
                          std::chrono::steady_clock::now() - ex.start)
                          .count();
-  state_->metrics.record_request(ex.route, res.result_int(), ex.has_request ? duration_us : 0);
+  }
+  state_->metrics.record_request(ex.route, res.result_int(), ex.duration_us);
+}
+
+void Front::finish(const Exchange& ex, const Response& res, std::size_t bytes,
+                   const boost::system::error_code& ec) {
   if (!state_->log) return;
   std::string id = std::to_string(state_->next_request_id.fetch_add(1));
-  AccessRecord record{ex.remote,        ex.method,
-                      ex.route,         ex.target,
-                      res.result_int(), ex.has_request ? duration_us : 0,
-                      ec ? 0 : bytes,   id};
+  AccessRecord record{ex.remote,        ex.method,      ex.route,       ex.target,
+                      res.result_int(), ex.duration_us, ec ? 0 : bytes, id};
   state_->log->log_request(record);
 }
 

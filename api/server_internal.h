@@ -27,6 +27,7 @@ struct Exchange {
   std::string route;   // route pattern, "" when none matched
   std::string target;  // masked
   bool has_request = false;
+  std::int64_t duration_us = 0;  // set by Front::answered: start to answer handed to the socket
 };
 
 // Runs jobs on a fixed set of threads; post() refuses past queue_max.
@@ -73,7 +74,11 @@ class Front {
   [[nodiscard]] Response refusal(int status, std::string_view code, std::string_view message) const;
   // 503 unavailable with Retry-After: 1 (handler queue full, too many connections).
   [[nodiscard]] Response unavailable(std::string_view message) const;
-  // After the answer was written (or failed to be): log line and metrics.
+  // When the answer is handed to the socket: its duration and the metrics.
+  // Counted before any byte leaves, so whatever the client asks after
+  // reading the answer (GET /metrics on the same connection) counts it.
+  void answered(Exchange& ex, const Response& res);
+  // After the answer was written (or failed to be): the access log line.
   void finish(const Exchange& ex, const Response& res, std::size_t bytes,
               const boost::system::error_code& ec);
   void connection_opened();
