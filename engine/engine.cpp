@@ -117,6 +117,7 @@ void Engine::writer_loop() {
   std::unique_ptr<Batch> below;
   for (;;) {
     Applied applied;
+    ChainHead durable;  // the head written to the Store, when `below` is not used
     {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
@@ -133,9 +134,10 @@ void Engine::writer_loop() {
       }
       // Written already: read the Store alone, from the durable head.
       if (!committing_) below.reset();
+      durable = head_;
     }
     auto batch =
-        below ? std::make_unique<Batch>(store_, *below) : std::make_unique<Batch>(store_, head());
+        below ? std::make_unique<Batch>(store_, *below) : std::make_unique<Batch>(store_, durable);
     Status failure = apply_batch(*batch, applied);
     if (!failure.ok()) {
       {
@@ -192,6 +194,7 @@ bool Engine::hand_to_commit(Applied& applied) {
 void Engine::commit_loop() {
   for (;;) {
     Applied applied;
+    ChainHead durable;  // the head written to the Store, when `below` is not used
     {
       std::unique_lock lock(mutex_);
       commit_wake_.wait(lock, [this] { return to_commit_.has_value() || commit_stop_; });

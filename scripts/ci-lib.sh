@@ -15,21 +15,8 @@ phase_end() {
   if [ -n "${BUONI_CI_TIMES:-}" ]; then echo "$line" >>"$BUONI_CI_TIMES"; fi
 }
 
-# clang 14 and its sanitizer/libFuzzer runtimes (Debian 12), as
-# scripts/install-deps.sh installs the rest: quiet when already there.
+# clang 14 and its sanitizer/libFuzzer runtimes (Debian 12), with the rest
+# (scripts/install-deps.sh): quiet when already there.
 ci_install_clang() {
-  local packages=(clang libclang-rt-14-dev) missing=() p
-  for p in "${packages[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-      missing+=("$p")
-    fi
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "ci: missing ${missing[*]}; run as root" >&2
-    return 1
-  fi
-  echo "ci: installing ${missing[*]}" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  bash "$(dirname "${BASH_SOURCE[0]}")/install-deps.sh" clang libclang-rt-14-dev
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs what buoni needs to build, test and run, from Debian 12's packages.
+# Installs what buoni needs to build, test and run, from Debian 12's packages,
+# and the extra packages named as arguments (CI's clang: scripts/ci-lib.sh).
 # Idempotent and quiet when everything is already there. Run as root.
+#   bash scripts/install-deps.sh [extra-package...]
 set -euo pipefail
 
 packages=(
@@ -14,6 +16,7 @@ packages=(
   libqrencode-dev libcairo2-dev fonts-dejavu-core zbar-tools poppler-utils  # cards; QR decoding tests
   libmagickcore-6.q16-6-extra                    # lets zbarimg read the SVG cards in tests
   postgresql                                     # the benchmark's baseline (bench/run.sh, bench_smoke)
+  "$@"
 )
 
 missing=()

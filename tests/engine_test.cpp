@@ -1654,11 +1654,11 @@ struct Answers {
   std::map<std::string, StatusOr<Result>> by_name;
 
   Engine::Callback callback(std::string name) {
+    // Notified under the lock: once wait_for() can see the answer, the
+    // waiter may return and destroy this object, condition variable too.
     return [this, name](StatusOr<Result> r) {
-      {
-        std::lock_guard lock(mutex);
-        by_name.insert_or_assign(name, std::move(r));
-      }
+      std::lock_guard lock(mutex);
+      by_name.insert_or_assign(name, std::move(r));
       changed.notify_all();
     };
   }

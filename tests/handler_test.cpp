@@ -24,6 +24,7 @@
 #include "engine/engine.h"
 #include "engine/limits.h"
 #include "engine/memory_store.h"
+#include "percent.h"
 
 namespace {
 
@@ -34,6 +35,7 @@ using buoni::api::ApiContext;
 using buoni::api::Request;
 using buoni::api::Response;
 using buoni::engine::TimeMs;
+using buoni::test::percent_encoded;
 
 constexpr TimeMs kMinute = 60'000;
 constexpr TimeMs kDay = buoni::engine::ms_per_day;
@@ -50,22 +52,6 @@ const std::string kStartDay = "2026-02-10";
 struct Card {
   std::string id, number, token, link, pin;
 };
-
-// Percent-encodes everything but unreserved characters (RFC 3986).
-std::string url_encode(std::string_view text) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
 json::object parsed(const Response& res) {
   json::value v = json::parse(res.body());
@@ -521,7 +507,7 @@ TEST_CASE("cards: load, block, unblock, unlock-pin, replace by number, id or tok
             "invalid_amount");
   CHECK_ERR(w.admin("/v1/cards/" + w.card.id + "/loads", R"({"amount_cents":5000000})"), 402,
             "budget_exceeded");
-  Response block = w.admin("/v1/cards/" + url_encode(w.card.token) + "/block");
+  Response block = w.admin("/v1/cards/" + percent_encoded(w.card.token) + "/block");
   CHECK_OK(block, 200);
   CHECK(str(parsed(block), "status") == "blocked");
   CHECK_ERR(w.redeem(w.m1, w.card.number, 100), 402, "card_blocked");
@@ -563,7 +549,7 @@ TEST_CASE("cards: unknown and malformed card references") {
   CHECK_ERR(w.get("/v1/cards/hello", kAdmin), 400, "invalid_card");
   std::string forged = w.card.token;
   forged[forged.size() - 3] = forged[forged.size() - 3] == 'A' ? 'B' : 'A';
-  CHECK_ERR(w.get("/v1/cards/" + url_encode(forged), kAdmin), 400, "invalid_card");
+  CHECK_ERR(w.get("/v1/cards/" + percent_encoded(forged), kAdmin), 400, "invalid_card");
   // A token signed by a key the server does not know.
   auto stranger_key = buoni::SigningKey::generate(9);
   CardId id = *buoni::parse_card_number(w.card.id).id;
@@ -587,7 +573,7 @@ TEST_CASE("card lookup: the shop's view, the operator's view") {
   CHECK(str(s, "programme") == "p1");
   CHECK(s["pin_required"] == false);
   CHECK_FALSE(s.contains("beneficiary_ref"));
-  CHECK(w.get("/v1/cards/" + url_encode(w.card.token), w.m1).result_int() == 200);
+  CHECK(w.get("/v1/cards/" + percent_encoded(w.card.token), w.m1).result_int() == 200);
   json::object a = parsed(w.get("/v1/cards/" + w.card.link, kAdmin));
   CHECK(str(a, "beneficiary_ref") == "FAM-1");
   CHECK_ERR(w.get("/v1/cards/" + w.card.number, m2), 403, "merchant_not_allowed");
@@ -610,7 +596,7 @@ TEST_CASE("public card view: by token only, no key") {
   CHECK(str(o, "card_number").starts_with("****-****-****-"));
   CHECK_FALSE(o.contains("beneficiary_ref"));
   CHECK_FALSE(o.contains("number"));
-  Response by_qr = w.get("/v1/public/cards/" + url_encode(w.card.token));
+  Response by_qr = w.get("/v1/public/cards/" + percent_encoded(w.card.token));
   CHECK(by_qr.body() == by_link.body());
   CHECK_ERR(w.get("/v1/public/cards/" + w.card.number), 400, "invalid_card");
   CHECK_ERR(w.get("/v1/public/cards/" + w.card.id), 400, "invalid_card");
@@ -713,7 +699,7 @@ TEST_CASE("transactions: a shop's own entries, page by page with a cursor") {
   int pages = 0;
   for (; pages < 10; ++pages) {
     std::string target = "/v1/transactions?limit=4";
-    if (!cursor.empty()) target += "&cursor=" + url_encode(cursor);
+    if (!cursor.empty()) target += "&cursor=" + percent_encoded(cursor);
     json::object page = parsed(w.get(target, w.m1));
     for (const auto& v : page["transactions"].as_array())
       paged.push_back(str(v.as_object(), "kind"));
@@ -821,7 +807,7 @@ TEST_CASE("card page: an HTML page in Italian and English, escaped, no scripts")
   CHECK(html.find("FAM-2") == std::string::npos);
   CHECK(html.find("<section lang=\"it\">") < html.find("<section lang=\"en\">"));
   // The QR text, percent-encoded, gives the same page.
-  CHECK(w.page("/c/" + url_encode(rich.token)).body() == html);
+  CHECK(w.page("/c/" + percent_encoded(rich.token)).body() == html);
 }
 
 TEST_CASE("card page: bad, expired and unknown tokens get HTML error pages, never the token") {

@@ -18,6 +18,8 @@
 #include <boost/beast/http.hpp>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
+#include <filesystem>
 
 extern char** environ;
 
@@ -29,7 +31,8 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 ServeProcess::ServeProcess(const std::string& program, const std::vector<std::string>& args,
-                           const std::string& stderr_path) {
+                           const std::string& stderr_path)
+    : stderr_path_(stderr_path) {
   int out[2];
   REQUIRE(pipe2(out, O_CLOEXEC) == 0);
   posix_spawn_file_actions_t fa;
@@ -90,8 +93,20 @@ std::string ServeProcess::wait_for_line(const std::string& prefix,
 
 int ServeProcess::stop(int signal, std::chrono::milliseconds timeout) {
   if (pid_ <= 0) return exit_code_;
-  kill(pid_, signal);
   int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) == pid_) {
+    report_early_exit(status);
+  } else {
+    kill(pid_, signal);
+    wait_or_kill(status, timeout);
+  }
+  pid_ = -1;
+  exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (drain_.joinable()) drain_.join();
+  return exit_code_;
+}
+
+void ServeProcess::wait_or_kill(int& status, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   pid_t done = 0;
   for (;;) {
@@ -104,10 +119,26 @@ int ServeProcess::stop(int signal, std::chrono::milliseconds timeout) {
     kill(pid_, SIGKILL);
     waitpid(pid_, &status, 0);
   }
-  pid_ = -1;
-  exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  if (drain_.joinable()) drain_.join();
-  return exit_code_;
+}
+
+void ServeProcess::report_early_exit(int status) const {
+  constexpr std::uintmax_t tail_max = 16 * 1024;  // enough for a sanitizer's report
+  std::string tail;
+  std::error_code ec;
+  const std::uintmax_t size = std::filesystem::file_size(stderr_path_, ec);
+  if (std::FILE* f = ec ? nullptr : std::fopen(stderr_path_.c_str(), "rb")) {
+    const std::uintmax_t skip = size > tail_max ? size - tail_max : 0;
+    std::fseek(f, static_cast<long>(skip), SEEK_SET);
+    tail.resize(static_cast<std::size_t>(size - skip));
+    tail.resize(std::fread(tail.data(), 1, tail.size(), f));
+    std::fclose(f);
+  }
+  std::fprintf(stderr,
+               "[server_support] pid %d ended by itself before it was stopped (%s %d); "
+               "the end of its stderr (%s):\n%s\n[server_support] end of pid %d's stderr\n",
+               static_cast<int>(pid_), WIFEXITED(status) ? "exit code" : "signal",
+               WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), stderr_path_.c_str(),
+               tail.c_str(), static_cast<int>(pid_));
 }
 
 ServedDir::ServedDir(const std::string& buoni, const std::string& dir,

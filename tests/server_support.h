@@ -38,9 +38,16 @@ class ServeProcess {
   // signal number when a signal ended it). Idempotent. A process still
   // running `timeout` after the signal (a server that hangs while stopping)
   // is killed with SIGKILL, so this returns 137 instead of waiting forever.
+  // A process that had already ended by itself gets the end of its stderr
+  // printed to this process's stderr (a sanitizer's report, a crash), since
+  // the file is usually in a temporary directory about to be removed.
   int stop(int signal = 15, std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
  private:
+  void wait_or_kill(int& status, std::chrono::milliseconds timeout);
+  void report_early_exit(int status) const;
+
+  std::string stderr_path_;
   pid_t pid_ = -1;
   int out_fd_ = -1;
   int exit_code_ = -1;

@@ -45,6 +45,7 @@
 #include "crypto/random.h"
 #include "crypto/signing.h"
 #include "crypto/token.h"
+#include "percent.h"
 #include "server_support.h"
 #include "support.h"
 
@@ -58,6 +59,7 @@ using buoni::test::day_string;
 using buoni::test::HttpClient;
 using buoni::test::int_field;
 using buoni::test::parse_object;
+using buoni::test::percent_encoded;
 using buoni::test::Ran;
 using buoni::test::raw_exchange;
 using buoni::test::read_file;
@@ -110,22 +112,6 @@ json::array arr(const json::object& o, const char* name) {
     INFO("answer: " << r_.status << " " << r_.body); \
     REQUIRE(r_.status == (status_));                 \
   } while (0)
-
-// Percent-encodes everything but RFC 3986 unreserved characters.
-std::string url_encode(std::string_view text) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
 std::int32_t today_day() {
   return static_cast<std::int32_t>(std::time(nullptr) / 86400);
@@ -471,7 +457,7 @@ TEST_CASE(
   CHECK(str_field(co, "status") == "active");
   CHECK(str_field(co, "beneficiary_ref") == "fam-001");
   CHECK(!co.contains("pin"));
-  for (const std::string& ref : {c.id, c.number, url_encode(c.token), c.link}) {
+  for (const std::string& ref : {c.id, c.number, percent_encoded(c.token), c.link}) {
     Reply r = w.get("/v1/cards/" + ref, w.admin);
     REQUIRE_STATUS(r, 200);
     json::object v = obj(r);
@@ -776,7 +762,7 @@ TEST_CASE("public routes: /v1/public/cards/{token} and the beneficiary's page /c
   CHECK(!contains(pub.body, card.number));
   CHECK(!contains(pub.body, "fam-1"));
 
-  Reply by_qr = w.get("/v1/public/cards/" + url_encode(card.token));
+  Reply by_qr = w.get("/v1/public/cards/" + percent_encoded(card.token));
   REQUIRE_STATUS(by_qr, 200);
   CHECK(int_field(obj(by_qr), "balance_cents") == 248'766);
   // A token only: the number is refused.
@@ -1727,7 +1713,7 @@ TEST_CASE("SIGTERM: the server stops, exits 0, refuses connections; its log name
   Card card = w.issue("food", "fam-1", 10'000);
   REQUIRE_STATUS(w.redeem(shop, card.number, 100), 201);
   REQUIRE_STATUS(w.get("/v1/public/cards/" + card.link), 200);
-  REQUIRE_STATUS(w.get("/c/" + url_encode(card.token)), 200);
+  REQUIRE_STATUS(w.get("/c/" + percent_encoded(card.token)), 200);
   REQUIRE_STATUS(w.get("/v1/cards/" + card.number, shop), 200);
   CHECK(w.stop() == 0);
   CHECK(fresh_health(w.port) == 0);
@@ -1740,7 +1726,7 @@ TEST_CASE("SIGTERM: the server stops, exits 0, refuses connections; its log name
   CHECK(!contains(log, card.number));
   CHECK(!contains(log, card.link));
   CHECK(!contains(log, card.token.substr(4, 40)));
-  CHECK(!contains(log, url_encode(card.token).substr(0, 40)));
+  CHECK(!contains(log, percent_encoded(card.token).substr(0, 40)));
 }
 
 }  // namespace

@@ -15,12 +15,14 @@
 #include "crypto/card_number.h"
 #include "engine/export.h"
 #include "fuzz_world.h"
+#include "tests/percent.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 namespace http = buoni::api::http;
 using buoni::fuzz::World;
+using buoni::test::percent_encoded;
 
 fs::path g_root;
 
@@ -92,22 +94,6 @@ std::string wire(http::verb method, const std::string& target, const std::string
   std::ostringstream out;
   out << buoni::fuzz::make_request(method, target, body, key, idem);
   return out.str();
-}
-
-// Percent-encodes all but RFC 3986's unreserved characters.
-std::string percent_encoded(std::string_view text) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
 }
 
 void http_seeds(const World& w) {
