@@ -12,6 +12,7 @@
 #include <chrono>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -144,6 +145,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     parser_->header_limit(limits::http_header_bytes_max);
     parser_->body_limit(limits::http_body_bytes_max);
     reading_ = true;
+    // No stream deadline on reads (our read timer is the deadline): a write
+    // started while no read was pending set the read's expiry too (Beast's
+    // expires_after sets both), and a read started after it would be cut
+    // at the write's deadline, keep-alive or not. A write under way keeps
+    // its own deadline: only the timer of an operation not pending resets.
+    tcp().expires_never();
     http::async_read(stream_, buffer_, *parser_,
                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                        self->on_read(ec);
@@ -172,6 +179,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     reading_ = false;
     ++read_timer_generation_;
     read_timer_.cancel();
+    if (closed_) return;  // a read that completed as the connection closed: nobody to answer
     if (read_timed_out_) ec = beast::error::timeout;
     if (ec) return on_read_error(ec);
     Request req = parser_->release();
@@ -209,13 +217,18 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void submit(std::uint64_t seq, Request req, EngineStep step) {
     engine::Request command = std::move(step.request);
     server_.commands_in_flight.fetch_add(1);
-    auto done = [self = this->shared_from_this(), strand = executor(),
-                 work = asio::make_work_guard(executor()), seq, req = std::move(req),
+    // The callback's executor copies go before its last touch of the
+    // server: the callback object itself dies later, on the commit thread,
+    // and a Server destroyed meanwhile takes the strand service with it.
+    auto done = [self = this->shared_from_this(), strand = std::optional(executor()),
+                 work = std::optional(asio::make_work_guard(executor())), seq, req = std::move(req),
                  step = std::move(step)](StatusOr<engine::Result> result) mutable {
       Server::Impl& server = self->server_;
-      asio::post(strand, [self = std::move(self), seq, req = std::move(req), step = std::move(step),
-                          result = std::move(result)] { self->on_result(seq, req, step, result); });
-      work.reset();                            // the posted handler is the io_context's work now
+      asio::post(*strand,
+                 [self = std::move(self), seq, req = std::move(req), step = std::move(step),
+                  result = std::move(result)] { self->on_result(seq, req, step, result); });
+      work.reset();  // the posted handler is the io_context's work now
+      strand.reset();
       server.commands_in_flight.fetch_sub(1);  // last touch of the server
     };
     server_.ctx.engine.submit(std::move(command), std::move(done));
@@ -229,18 +242,24 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   // Runs handle_request on the pool; the answer comes back to the strand.
+  // A full pool is a 503 for this request only: the connection stays open
+  // (answers owed after it on a pipelined connection are still sent).
   void run_on_pool(std::uint64_t seq, Request req, const Exchange& exchange) {
-    auto work = asio::make_work_guard(executor());
-    auto job = [self = this->shared_from_this(), seq, req = std::move(req), exchange,
-                work = std::move(work)]() mutable {
+    const bool keep_alive = req.keep_alive();
+    auto job = [self = this->shared_from_this(), strand = executor(),
+                work = asio::make_work_guard(executor()), seq, req = std::move(req),
+                exchange]() mutable {
       Response res = self->server_.front.answer(req, exchange);
-      asio::post(self->executor(), [self, seq, res = std::move(res)]() mutable {
+      asio::post(strand, [self, seq, res = std::move(res)]() mutable {
         self->complete(seq, std::move(res));
       });
       work.reset();
     };
-    if (!server_.pool.post(std::move(job)))
-      complete(seq, server_.front.unavailable("the server is busy; retry"));
+    if (!server_.pool.post(std::move(job))) {
+      Response busy = server_.front.unavailable("the server is busy; retry");
+      busy.keep_alive(keep_alive);
+      complete(seq, std::move(busy));
+    }
   }
 
   void on_read_error(beast::error_code ec) {
@@ -318,7 +337,6 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (ec) return close_now();
     if (!keep_alive) return shutdown();
     do_write();
-    if (!writing_) tcp().expires_never();  // the write deadline must not cut a read
     if (reading_) {
       if (slots_.empty()) arm_read_timer();  // owed nothing now: the client's turn
       return;

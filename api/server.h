@@ -19,7 +19,10 @@
 //    finish_request renders it (503 + Retry-After when the writer's queue
 //    is full). Other routes (reads, admin commands, settlements) run
 //    handle_request on a pool of handler threads, never on the I/O threads;
-//    the pool's queue is bounded (503 unavailable + Retry-After when full).
+//    the pool's queue is bounded (503 unavailable + Retry-After when full,
+//    for that request; the connection stays open).
+//  - Every answer must be taken by the client within write_timeout_ms, or
+//    the connection is closed (the stream's expiry; reads never carry it).
 //  - At most connections_max connections: past it, 503 and close.
 //  - Public routes (/v1/public/..., /c/...) are rate-limited per client
 //    address, and so are failed card look-ups (404 unknown_card, 400
@@ -38,7 +41,8 @@
 // the writer's batch) and closes the store. A request still incomplete at
 // the drain deadline is dropped unanswered: nothing of it was applied. stop()
 // also waits until the engine has called back every command submitted (as
-// it waits for the pool's jobs), so no callback outlives the server.
+// it waits for the pool's jobs); a callback may still be destroyed after
+// stop() returns, but by then it holds nothing of the server.
 //
 // Ownership: the Server borrows the ApiContext, which must outlive it.
 // Thread safety: start/stop/port/url from one controlling thread.

@@ -447,6 +447,8 @@ TEST_CASE("audit, demo, serve") {
       {{"serve", "--threads", kHugeNumber}, 2, "usage"},
       {{"serve", "--handler-threads", "-1"}, 2, "usage"},
       {{"serve", "--read-timeout-ms", "0"}, 2, "usage"},
+      {{"serve", "--write-timeout-ms", "0"}, 2, "usage"},
+      {{"serve", "--write-timeout-ms", kHugeNumber}, 2, "usage"},
       {{"serve", "--tls-cert", "{tmp}/nope.pem"}, 2, "usage"},
       {{"serve", "--listen", "127.0.0.1:0", "--tls-cert", "{tmp}/nope.pem", "--tls-key",
         "{tmp}/nope.key"},

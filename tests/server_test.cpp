@@ -1444,6 +1444,27 @@ TEST_CASE("408: a request that does not arrive within --read-timeout-ms") {
   CHECK(w.stop() == 0);
 }
 
+TEST_CASE("keep-alive: an answer written at once does not put a deadline on the next read") {
+  // /metrics and a 404 are answered on the I/O thread before the next read
+  // starts. The write deadline (300 ms) must not carry over to that read:
+  // the idle connection is closed by the read deadline (2 s), not earlier.
+  // (Before the fix: closed at 300 ms, and a busy connection 30 s after any
+  // such answer under the default deadlines.)
+  World w({"--write-timeout-ms", "300", "--read-timeout-ms", "2000"});
+  for (const std::string target : {"/metrics", "/nope"}) {
+    CAPTURE(target);
+    auto start = Clock::now();
+    std::string raw = raw_exchange(w.port, "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n", 10s);
+    double took = seconds_since(start);
+    auto answers = split_answers(raw);
+    REQUIRE(answers.size() == 1);
+    CHECK(answers[0].status == (target == "/metrics" ? 200 : 404));
+    CHECK(took >= 1.8);
+    CHECK(took < 9.0);
+  }
+  CHECK(w.stop() == 0);
+}
+
 TEST_CASE("429: public routes hammered; failed card look-ups lock the client out for a moment") {
   World w;
   w.programme("food");

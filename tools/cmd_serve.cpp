@@ -11,7 +11,7 @@ namespace {
 
 struct ServeArgs {
   std::string listen = "127.0.0.1:8080", threads = "2", handler_threads = "64";
-  std::string tls_cert, tls_key, read_timeout_ms = "30000";
+  std::string tls_cert, tls_key, read_timeout_ms = "30000", write_timeout_ms = "30000";
 };
 
 api::ServerOptions serve_options(const ServeArgs& args) {
@@ -21,8 +21,11 @@ api::ServerOptions serve_options(const ServeArgs& args) {
   options.handler_threads = static_cast<std::size_t>(
       parse_count("--handler-threads", args.handler_threads, limits::http_handler_threads_max));
   options.read_timeout_ms = parse_count("--read-timeout-ms", args.read_timeout_ms, 3'600'000);
-  if (options.io_threads < 1 || options.handler_threads < 1 || options.read_timeout_ms < 1) {
-    throw UsageError{"--threads, --handler-threads and --read-timeout-ms must be positive"};
+  options.write_timeout_ms = parse_count("--write-timeout-ms", args.write_timeout_ms, 3'600'000);
+  if (options.io_threads < 1 || options.handler_threads < 1 || options.read_timeout_ms < 1 ||
+      options.write_timeout_ms < 1) {
+    throw UsageError{
+        "--threads, --handler-threads, --read-timeout-ms and --write-timeout-ms must be positive"};
   }
   if (args.tls_cert.empty() != args.tls_key.empty()) {
     throw UsageError{"--tls-cert and --tls-key go together"};
@@ -45,6 +48,9 @@ void register_serve(CLI::App& app, Common& common, int& exit_code) {
   cmd->add_option("--tls-cert", args->tls_cert, "PEM certificate chain: serve HTTPS");
   cmd->add_option("--tls-key", args->tls_key, "PEM private key of --tls-cert");
   cmd->add_option("--read-timeout-ms", args->read_timeout_ms, "time a client has to send a request")
+      ->capture_default_str();
+  cmd->add_option("--write-timeout-ms", args->write_timeout_ms,
+                  "time a client has to take an answer")
       ->capture_default_str();
   cmd->callback([args, &common, &exit_code] {
     api::ServerOptions options = serve_options(*args);
