@@ -116,9 +116,11 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void on_start() {
     if constexpr (std::is_same_v<Stream, TlsStream>) {
       tcp().expires_after(std::chrono::milliseconds(server_.options.read_timeout_ms));
+      handshaking_ = true;
       stream_.async_handshake(ssl::stream_base::server,
                               [self = this->shared_from_this()](beast::error_code ec) {
-                                if (ec) return self->close_now();
+                                self->handshaking_ = false;
+                                if (ec || self->closed_) return self->close_now();
                                 self->after_start();
                               });
     } else {
@@ -347,6 +349,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   void on_drain() {
     draining_ = true;
+    // Mid-handshake nothing was asked yet: end the handshake (a TLS
+    // shutdown must not overlap it); its handler closes the connection.
+    if (handshaking_) return tcp().cancel();
     bool idle = !(parser_ && parser_->got_some()) && buffer_.size() == 0;
     if (reading_ && idle) tcp().cancel();  // an idle keep-alive connection: close it
     maybe_close();
@@ -390,6 +395,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   std::deque<Slot> slots_;  // answers owed, in request order
   std::uint64_t first_seq_ = 0;
   bool reading_ = false, writing_ = false, closing_ = false, draining_ = false, closed_ = false;
+  bool handshaking_ = false;  // TLS: the handshake is under way
 };
 
 std::string remote_address(const tcp::socket& socket) {
