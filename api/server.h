@@ -39,7 +39,11 @@
 // close), closes idle connections, waits for that up to drain_timeout_ms,
 // then joins all threads. The caller then stops the engine (which finishes
 // the writer's batch) and closes the store. A request still incomplete at
-// the drain deadline is dropped unanswered: nothing of it was applied. stop()
+// the drain deadline is dropped unanswered: nothing of it was applied. A
+// command already with the engine whose answer is not written by then (a
+// disk that stalls for the whole drain) may be applied without its answer
+// being sent: the client's retry with the same Idempotency-Key gets it
+// (replayed) from the next server. stop()
 // also waits until the engine has called back every command submitted (as
 // it waits for the pool's jobs); a callback may still be destroyed after
 // stop() returns, but by then it holds nothing of the server.
