@@ -194,7 +194,6 @@ bool Engine::hand_to_commit(Applied& applied) {
 void Engine::commit_loop() {
   for (;;) {
     Applied applied;
-    ChainHead durable;  // the head written to the Store, when `below` is not used
     {
       std::unique_lock lock(mutex_);
       commit_wake_.wait(lock, [this] { return to_commit_.has_value() || commit_stop_; });
