@@ -107,6 +107,10 @@ Response post_programme(Call& call) {
   if (c.valid_until_day - c.valid_from_day > limits::programme_days_max) {
     fail_field("a programme lasts at most " + std::to_string(limits::programme_days_max) + " days");
   }
+  if (c.valid_until_day > kTokenExpiryDayMax) {
+    fail_field("valid_until must be on or before " + engine::format_day(kTokenExpiryDayMax) +
+               " (the last day a card token can carry)");
+  }
   c.require_pin = opt_bool(body, "require_pin").value_or(false);
   c.max_redemption_cents =
       opt_cents(body, "max_redemption_cents", 0, limits::amount_cents_max).value_or(0);

@@ -9,6 +9,7 @@
 #include "crypto/token.h"
 #include "engine/limits.h"
 #include "engine/pin.h"
+#include "engine/queries.h"
 #include "engine/validate.h"
 
 namespace buoni::api::detail {
@@ -207,15 +208,37 @@ std::vector<std::string> need_strings(const json::object& o, std::string_view na
   return out;
 }
 
+namespace {
+
+[[noreturn]] void refuse_token(TokenError error) {
+  if (error == TokenError::expired) fail_code(engine::Code::card_expired);
+  fail_card("card token refused (" + std::string(token_error_name(error)) +
+            "): " + std::string(token_error_message(error)));
+}
+
+}  // namespace
+
 CardId resolve_token(const ApiContext& ctx, std::string_view text) {
   if (!looks_like_token(text)) {
     fail_card("a card token (BS1:... or its link form) is needed, not a card number");
   }
   TokenResult r = verify_token(text, ctx.verify_keys, engine::day_of(ctx.clock.now_ms()));
   if (r.ok()) return r.token->card;
-  if (r.error == TokenError::expired) fail_code(engine::Code::card_expired);
-  fail_card("card token refused (" + std::string(token_error_name(r.error)) +
-            "): " + std::string(token_error_message(r.error)));
+  refuse_token(r.error);
+}
+
+CardId resolve_spend_card(const Call& call, std::string_view text) {
+  const ApiContext& ctx = call.ctx;
+  if (!looks_like_token(text)) return resolve_card(ctx, text);
+  TokenResult r = verify_token(text, ctx.verify_keys, engine::day_of(ctx.clock.now_ms()));
+  if (r.ok()) return r.token->card;
+  if (r.error != TokenError::expired || call.idempotency_key.empty()) refuse_token(r.error);
+  auto retry = engine::has_idempotency_record(ctx.store, call.caller, call.idempotency_key);
+  if (!retry.ok()) fail_status(retry.status());
+  if (!*retry) refuse_token(r.error);
+  TokenResult signed_ok = verify_token(text, ctx.verify_keys, 0);  // all but the expiry
+  BUONI_ASSERT(signed_ok.ok());
+  return signed_ok.token->card;
 }
 
 CardId resolve_card(const ApiContext& ctx, std::string_view text) {

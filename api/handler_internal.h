@@ -93,6 +93,14 @@ using Extend = std::function<void(const engine::Result&, json::object&)>;
 [[nodiscard]] CardId resolve_card(const ApiContext& ctx, std::string_view text);
 // A token only (the public route).
 [[nodiscard]] CardId resolve_token(const ApiContext& ctx, std::string_view text);
+// For a shop's spend (redemption, authorization): as resolve_card, except
+// that a token past its expiry day still names its card when the caller
+// has a stored answer under the request's Idempotency-Key: the engine then
+// replays it (or answers idempotency_conflict), as API.md promises for a
+// retry, instead of a 402 card_expired made up here for a request made
+// before midnight whose answer was lost. A new spend by an expired token is
+// still card_expired, here.
+[[nodiscard]] CardId resolve_spend_card(const Call& call, std::string_view text);
 // A PIN field: exactly 5 digits, hashed with the pepper.
 [[nodiscard]] std::optional<Hash32> opt_pin(const ApiContext& ctx, const json::object& o);
 // Percent-decoding of a path segment ('+' stays '+'); nullopt when malformed.

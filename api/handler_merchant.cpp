@@ -135,7 +135,7 @@ Response post_redemption(Call& call) {
   c.amount_cents = need_cents(body, "amount_cents", 1, limits::amount_cents_max);
   c.reference = reference(body);
   c.pin_hash = opt_pin(call.ctx, body);
-  c.card = resolve_card(call.ctx, need_string(body, "card"));
+  c.card = resolve_spend_card(call, need_string(body, "card"));
   return run_command(call, std::move(c), http::status::created, with_receipt(call));
 }
 
@@ -148,7 +148,7 @@ Response post_authorization(Call& call) {
   c.expires_in_s = opt_integer(body, "expires_in_s", 1, limits::hold_expires_in_s_max)
                        .value_or(0);  // 0: the engine's default
   c.pin_hash = opt_pin(call.ctx, body);
-  c.card = resolve_card(call.ctx, need_string(body, "card"));
+  c.card = resolve_spend_card(call, need_string(body, "card"));
   return run_command(call, std::move(c), http::status::created);
 }
 

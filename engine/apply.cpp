@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "crypto/hash.h"
+#include "crypto/token.h"
 #include "engine/limits.h"
 #include "engine/settle.h"
 #include "engine/validate.h"
@@ -161,7 +162,8 @@ StatusOr<Outcome> Machine::run(const CreateProgramme& c) {
     return decline(Code::invalid_amount);
   }
   if (c.valid_until_day < c.valid_from_day ||
-      c.valid_until_day - c.valid_from_day > limits::programme_days_max) {
+      c.valid_until_day - c.valid_from_day > limits::programme_days_max ||
+      c.valid_until_day > kTokenExpiryDayMax) {  // a card's token carries it in 16 bits
     return decline(Code::invalid_field);
   }
   BUONI_ASSIGN_OR_RETURN(auto existing, b_.get(Space::state, keys::programme(c.id)));

@@ -52,6 +52,13 @@ StatusOr<std::optional<Merchant>> find_merchant_by_key_hash(const Store& store,
   return find_merchant(store, *id);
 }
 
+StatusOr<bool> has_idempotency_record(const Store& store, const Caller& caller,
+                                      std::string_view idempotency_key) {
+  BUONI_ASSIGN_OR_RETURN(
+      auto record, store.get(Space::idempotency, keys::idempotency(caller.key(), idempotency_key)));
+  return record.has_value();
+}
+
 StatusOr<std::optional<Card>> find_card(const Store& store, const CardId& id) {
   return find<Card>(store, keys::card(id));
 }

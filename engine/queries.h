@@ -8,6 +8,7 @@
 #include <optional>
 #include <vector>
 
+#include "engine/command.h"
 #include "engine/model.h"
 #include "engine/store.h"
 
@@ -27,6 +28,9 @@ namespace buoni::engine {
 [[nodiscard]] StatusOr<std::optional<Redemption>> find_redemption(const Store& store,
                                                                   std::string_view id);
 [[nodiscard]] StatusOr<std::optional<Hold>> find_hold(const Store& store, std::string_view id);
+// True when `caller` has a stored answer under `idempotency_key` (a retry).
+[[nodiscard]] StatusOr<bool> has_idempotency_record(const Store& store, const Caller& caller,
+                                                    std::string_view idempotency_key);
 // Merchants in id order, starting after `after` (empty: from the first), at most `limit`.
 [[nodiscard]] StatusOr<std::vector<Merchant>> list_merchants(const Store& store,
                                                              std::string_view after,

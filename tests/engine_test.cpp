@@ -24,6 +24,7 @@
 #include "crypto/hash.h"
 #include "crypto/random.h"
 #include "crypto/signing.h"
+#include "crypto/token.h"
 #include "engine/apply.h"
 #include "engine/audit.h"
 #include "engine/batch.h"
@@ -808,6 +809,14 @@ TEST_CASE("programme create declines") {
   fx.declined(admin(), programme_cmd("p2", 1'000, kMar31, kMar1), Code::invalid_field);
   fx.declined(admin(), programme_cmd("p2", 1'000, kMar1, kMar1 + limits::programme_days_max + 1),
               Code::invalid_field);
+  // A card's token carries its last day in 16 bits (2149-06-06): a later one
+  // would be committed and then abort the server rendering the card's token.
+  fx.declined(
+      admin(),
+      programme_cmd("p2", 1'000, buoni::kTokenExpiryDayMax - 10, buoni::kTokenExpiryDayMax + 1),
+      Code::invalid_field);
+  fx.ok(admin(),
+        programme_cmd("p-last", 1'000, buoni::kTokenExpiryDayMax - 10, buoni::kTokenExpiryDayMax));
 
   // Edges that are allowed.
   fx.ok(admin(), programme_cmd("p3", limits::budget_cents_max));

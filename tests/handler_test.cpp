@@ -340,6 +340,13 @@ TEST_CASE("programmes: strict bodies") {
   CHECK_ERR(
       create(head + R"("budget_cents":5,"valid_from":"2026-03-01","valid_until":"2026-02-01"})"),
       400, "invalid_field");
+  // Past the last day a card token can carry (2149-06-06).
+  CHECK_ERR(
+      create(head + R"("budget_cents":5,"valid_from":"2149-06-01","valid_until":"2149-06-07"})"),
+      400, "invalid_field");
+  CHECK_OK(create(R"({"id":"p-last","name":"P","budget_cents":5,"valid_from":"2149-06-01",)"
+                  R"("valid_until":"2149-06-06"})"),
+           201);
   CHECK_ERR(create(head + R"("budget_cents":5,"valid_from":20260201,"valid_until":"2026-02-01"})"),
             400, "invalid_field");
   CHECK_ERR(create(head + R"("budget_cents":5,"require_pin":"yes",)" + dates + "}"), 400,
@@ -979,10 +986,41 @@ TEST_CASE("redemptions: every decline") {
   CHECK_ERR(w.redeem(shop_all, future.number, 100), 402, "card_not_yet_valid");
   CHECK_OK(w.redeem(shop_all, short_card.token, 10), 201);
   w.clock.set(at("2026-02-11", 9));
-  CHECK_ERR(w.redeem(shop_all, short_card.number, 10), 402, "card_expired");  // by the engine
-  CHECK_ERR(w.redeem(shop_all, short_card.token, 10), 402, "card_expired");   // by the token
+  CHECK_ERR(w.redeem(shop_all, short_card.number, 10), 402, "card_expired");
+  CHECK_ERR(w.redeem(shop_all, short_card.token, 10), 402, "card_expired");
   CHECK_OK(w.admin("/v1/programmes/pshort/close"), 200);
   CHECK_ERR(w.redeem(shop_all, short_card.number, 10), 402, "programme_closed");
+}
+
+TEST_CASE("redemptions: a retry after the token's last day gets the first answer") {
+  // A redemption made by token at 23:59 of the programme's last day whose
+  // answer was lost, retried after midnight with the same key: the stored
+  // 201, not a card_expired made up at the edge (the card was charged).
+  World w;
+  w.programme("pshort", "", "2026-02-01", "2026-02-10");
+  std::string shop = w.merchant("s", R"(["pshort"])", "11111111115");
+  Card card = w.issue("pshort", "S", 1000);
+  w.clock.set(at("2026-02-10", 23) + 59 * kMinute);
+  Response first = w.redeem(shop, card.token, 250, "", "late-1");
+  CHECK_OK(first, 201);
+  Response held = w.authorize(shop, card.link, 100);
+  CHECK_OK(held, 201);
+  w.clock.set(at("2026-02-11", 0) + kMinute);
+  Response retry = w.redeem(shop, card.token, 250, "", "late-1");
+  CHECK_OK(retry, 201);
+  CHECK(retry.body() == first.body());
+  CHECK(retry["Idempotent-Replayed"] == "true");
+  // The same key with another amount: the engine's conflict, as any day.
+  CHECK_ERR(w.redeem(shop, card.token, 300, "", "late-1"), 409, "idempotency_conflict");
+  // New spends after midnight: declined, by token, link or number alike.
+  CHECK_ERR(w.redeem(shop, card.token, 250, "", "late-2"), 402, "card_expired");
+  CHECK_ERR(w.authorize(shop, card.link, 100), 402, "card_expired");
+  CHECK_ERR(w.redeem(shop, card.number, 250, "", "late-3"), 402, "card_expired");
+  // A forged token is still refused at the edge, expired or not.
+  std::string forged = card.link;
+  forged[20] = forged[20] == 'A' ? 'B' : 'A';
+  CHECK_ERR(w.redeem(shop, forged, 250, "", "late-4"), 400, "invalid_card");
+  CHECK(w.balance(card) == 1000 - 250 - 100);
 }
 
 TEST_CASE("redemptions: PINs (pin_required, wrong_pin, pin_locked, unlock)") {
