@@ -84,6 +84,9 @@ inline constexpr std::size_t http_connections_max = 4096;
 inline constexpr std::size_t http_handler_threads_max = 256;
 // Requests waiting for a handler thread. Past this: 503 with Retry-After.
 inline constexpr std::size_t http_handler_queue_max = 8 * 1024;
+// `buoni serve --read-timeout-ms / --write-timeout-ms`: an hour. A client
+// allowed longer would hold one of http_connections_max for nothing.
+inline constexpr std::int64_t http_timeout_ms_max = 3'600'000;
 
 // Rate limiting (api/rate_limit.h): clients (remote IPs) one limiter tracks.
 // About 150 bytes each, so 64 Ki clients cost ~10 MiB per limiter. When full,

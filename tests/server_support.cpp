@@ -19,7 +19,8 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
-#include <filesystem>
+
+#include "tests/support.h"
 
 extern char** environ;
 
@@ -122,17 +123,9 @@ void ServeProcess::wait_or_kill(int& status, std::chrono::milliseconds timeout) 
 }
 
 void ServeProcess::report_early_exit(int status) const {
-  constexpr std::uintmax_t tail_max = 16 * 1024;  // enough for a sanitizer's report
-  std::string tail;
-  std::error_code ec;
-  const std::uintmax_t size = std::filesystem::file_size(stderr_path_, ec);
-  if (std::FILE* f = ec ? nullptr : std::fopen(stderr_path_.c_str(), "rb")) {
-    const std::uintmax_t skip = size > tail_max ? size - tail_max : 0;
-    std::fseek(f, static_cast<long>(skip), SEEK_SET);
-    tail.resize(static_cast<std::size_t>(size - skip));
-    tail.resize(std::fread(tail.data(), 1, tail.size(), f));
-    std::fclose(f);
-  }
+  constexpr std::size_t tail_max = 16 * 1024;  // enough for a sanitizer's report
+  std::string tail = read_file(stderr_path_);
+  if (tail.size() > tail_max) tail.erase(0, tail.size() - tail_max);
   std::fprintf(stderr,
                "[server_support] pid %d ended by itself before it was stopped (%s %d); "
                "the end of its stderr (%s):\n%s\n[server_support] end of pid %d's stderr\n",

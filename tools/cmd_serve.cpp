@@ -20,8 +20,10 @@ api::ServerOptions serve_options(const ServeArgs& args) {
   options.io_threads = static_cast<std::size_t>(parse_count("--threads", args.threads, 64));
   options.handler_threads = static_cast<std::size_t>(
       parse_count("--handler-threads", args.handler_threads, limits::http_handler_threads_max));
-  options.read_timeout_ms = parse_count("--read-timeout-ms", args.read_timeout_ms, 3'600'000);
-  options.write_timeout_ms = parse_count("--write-timeout-ms", args.write_timeout_ms, 3'600'000);
+  options.read_timeout_ms =
+      parse_count("--read-timeout-ms", args.read_timeout_ms, limits::http_timeout_ms_max);
+  options.write_timeout_ms =
+      parse_count("--write-timeout-ms", args.write_timeout_ms, limits::http_timeout_ms_max);
   if (options.io_threads < 1 || options.handler_threads < 1 || options.read_timeout_ms < 1 ||
       options.write_timeout_ms < 1) {
     throw UsageError{
