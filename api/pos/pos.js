@@ -27,6 +27,7 @@
       signin_scan: 'Inquadra il QR della chiave',
       signin_key: 'Chiave del negozio',
       signin_go: 'Accedi',
+      signin_note: 'La chiave non resta su questo telefono: serve solo ad aprire la sessione della cassa, che dura una giornata.',
       signin_busy: 'Accesso in corso…',
       signin_wrong: 'Chiave sbagliata: controlla e riprova.',
       signin_malformed: 'Una chiave del negozio comincia con mk_.',
@@ -103,10 +104,10 @@
       hold_created: 'prenotata {when}',
       hold_expiry: 'scade {when}',
       hold_soon: 'scade entro 24 ore',
-      capture_label: 'Importo consegnato (massimo {amount})',
-      capture_go: 'Incassa la consegna',
-      void_go: 'Annulla la prenotazione',
-      void_sure: 'Sì, annulla',
+      capture_label: 'Consegnato (massimo {amount})',
+      capture_go: 'Incassa',
+      void_go: 'Annulla',
+      void_sure: 'Sì, annulla la prenotazione',
       void_no: 'No',
       captured: 'Incassati {amount}. Nuovo saldo: {balance}. Ricevuta {id}.',
       voided: 'Prenotazione annullata: {amount} tornano sulla carta.',
@@ -176,6 +177,7 @@
       signin_scan: 'Scan the shop key’s QR',
       signin_key: 'Shop key',
       signin_go: 'Sign in',
+      signin_note: 'The key is not kept on this phone: it only opens the till’s session, which lasts a working day.',
       signin_busy: 'Signing in…',
       signin_wrong: 'Wrong key: check it and try again.',
       signin_malformed: 'A shop key begins with mk_.',
@@ -252,10 +254,10 @@
       hold_created: 'held {when}',
       hold_expiry: 'expires {when}',
       hold_soon: 'expires within 24 hours',
-      capture_label: 'Delivered amount (at most {amount})',
-      capture_go: 'Charge the delivery',
-      void_go: 'Cancel the hold',
-      void_sure: 'Yes, cancel',
+      capture_label: 'Delivered (at most {amount})',
+      capture_go: 'Charge',
+      void_go: 'Cancel hold',
+      void_sure: 'Yes, cancel the hold',
       void_no: 'No',
       captured: 'Charged {amount}. New balance: {balance}. Receipt {id}.',
       voided: 'Hold cancelled: {amount} back on the card.',
@@ -702,7 +704,7 @@
 
   function renderHeader() {
     const s = state.session;
-    $('shop-name').textContent = s ? s.merchant_name || s.merchant_id : 'Buoni';
+    $('shop-name').textContent = s ? s.merchant_name || s.merchant_id : t('title');
     $('shop-until').textContent = s && s.expires_at ? t('until', { time: timeText(s.expires_at) }) : '';
   }
 
@@ -776,7 +778,7 @@
   }
 
   // ---------------------------------------------------------------- scanner
-  const scanner = { stream: null, timer: 0, finish: null, canvas: null, detector: null };
+  const scanner = { stream: null, timer: 0, finish: null, canvas: null, detector: null, run: 0 };
   let jsqrLoading = null;
 
   // jsQR (node_modules/jsqr, served as /pos/jsqr.js), loaded on first use.
@@ -813,11 +815,13 @@
     $('scanner').hidden = false;
     return new Promise((resolve) => {
       scanner.finish = resolve;
-      startCamera(accept).catch(() => setMsg('scanner-msg', t('camera_denied'), 'bad'));
+      const run = ++scanner.run;
+      startCamera(accept, run).catch(() => { if (run === scanner.run) setMsg('scanner-msg', t('camera_denied'), 'bad'); });
     });
   }
 
-  async function startCamera(accept) {
+  // `run` tells this opening of the scanner from a later one.
+  async function startCamera(accept, run) {
     const decoderReady = makeDetector().then((d) => d || loadJsQR().then(() => null));
     decoderReady.catch(() => {}); // awaited below, once the camera is on
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) throw new Error('no camera');
@@ -825,7 +829,7 @@
       audio: false,
       video: { facingMode: { ideal: 'environment' }, width: { ideal: 1280 }, height: { ideal: 720 } },
     });
-    if (!scanner.finish) return stream.getTracks().forEach((tr) => tr.stop()); // cancelled meanwhile
+    if (run !== scanner.run || !scanner.finish) return stream.getTracks().forEach((tr) => tr.stop()); // cancelled meanwhile
     scanner.stream = stream;
     const video = $('scanner-video');
     video.srcObject = stream;
@@ -836,10 +840,11 @@
       return setMsg('scanner-msg', t('scanner_failed'), 'bad');
     }
     setMsg('scanner-msg', t('camera_looking'));
+    if (run !== scanner.run) return;
     const tick = async () => {
-      if (!scanner.stream) return;
+      if (run !== scanner.run || !scanner.stream) return;
       const text = await decodeFrame(video).catch(() => null);
-      if (!scanner.stream) return;
+      if (run !== scanner.run || !scanner.stream) return;
       if (text !== null) {
         const verdict = accept(text);
         if (verdict === true) return stopScan(text);
@@ -870,6 +875,7 @@
   }
 
   function stopScan(result) {
+    scanner.run++;
     clearTimeout(scanner.timer);
     if (scanner.stream) scanner.stream.getTracks().forEach((tr) => tr.stop());
     scanner.stream = null;
