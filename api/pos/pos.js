@@ -481,7 +481,7 @@
 
   // "****-****-****-WXYZ-C" (the API's masked number) as "•••• WXYZ-C".
   function shortCard(masked) {
-    return String(masked || '').replace(/^(\*{4}-){3}/, '•••• ');
+    return String(masked || '').replace(/^(\*{4}-){3}/, '••••\u00a0');
   }
 
   // "05/12 09:30": a hold's times (a hold lives a week at most).
