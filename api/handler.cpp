@@ -7,9 +7,11 @@
 #include "api/error_table.h"
 #include "api/handler_internal.h"
 #include "api/render.h"
+#include "api/session.h"
 #include "crypto/hash.h"
 #include "engine/codec.h"
 #include "engine/queries.h"
+#include "engine/session.h"
 
 namespace buoni::api {
 
@@ -17,7 +19,9 @@ using namespace detail;
 
 namespace {
 
-enum class Access : std::uint8_t { open, merchant, admin, keyed };  // keyed: merchant or admin
+// keyed: merchant or admin; session: a shop signed in by cookie (api/session.h).
+// Merchant and keyed routes take a shop's key or its session cookie.
+enum class Access : std::uint8_t { open, merchant, admin, keyed, session };
 enum class Idem : std::uint8_t { none, optional, required };
 
 struct Route {
@@ -55,6 +59,13 @@ constexpr std::array routes{
     Route{http::verb::post, "/v1/settlements", Access::admin, Idem::optional, post_settlement},
     Route{http::verb::get, "/v1/public/cards/{token}", Access::open, Idem::none, get_public_card},
     Route{http::verb::get, "/c/{token}", Access::open, Idem::none, get_card_page},
+    Route{http::verb::post, "/v1/merchants/{id}/rotate-key", Access::admin, Idem::optional, post_rotate_key},
+    Route{http::verb::get, "/v1/authorizations", Access::merchant, Idem::none, get_authorizations},
+    Route{http::verb::post, "/v1/sessions", Access::open, Idem::none, post_session},
+    Route{http::verb::get, "/v1/sessions/current", Access::session, Idem::none, get_current_session},
+    Route{http::verb::post, "/v1/sessions/current/end", Access::session, Idem::none, post_end_session},
+    Route{http::verb::get, "/pos", Access::open, Idem::none, get_pos},
+    Route{http::verb::get, "/pos/{asset}", Access::open, Idem::none, get_pos_asset},
     Route{http::verb::get, "/healthz", Access::open, Idem::none, get_healthz},
     Route{http::verb::get, "/readyz", Access::open, Idem::none, get_readyz},
 };
@@ -152,16 +163,44 @@ engine::Caller caller_of_key(ApiContext& ctx, std::string_view key) {
   fail(401, "unauthorized", "unknown API key");
 }
 
-engine::Caller authenticate(ApiContext& ctx, const Request& req, Access access) {
+// A shop signed in by its session cookie (api/session.h): valid, and for
+// anything but a read, with the session's CSRF token.
+engine::Caller session_caller(Call& call, std::string id, Access access) {
+  auto session =
+      engine::find_valid_session(call.ctx.store, session_hash(id), call.ctx.clock.now_ms());
+  if (!session.ok()) fail_status(session.status());
+  if (!session->has_value()) {
+    fail(401, "unauthorized", "the session has ended or is not known; sign in again");
+  }
+  if (access == Access::admin) fail(403, "forbidden", "this call needs the admin key");
+  if (call.req.method() != http::verb::get) {
+    auto token = call.req.find(csrf_header);
+    if (token == call.req.end() || !csrf_matches(id, token->value())) {
+      fail(403, "csrf_failed", "a call made with the session cookie needs its X-CSRF-Token header");
+    }
+  }
+  engine::Caller caller = engine::Caller::merchant((*session)->merchant);
+  call.session = std::move(**session);
+  call.session_id = std::move(id);
+  return caller;
+}
+
+engine::Caller authenticate(Call& call, Access access) {
+  const Request& req = call.req;
   auto it = req.find(http::field::authorization);
   if (it == req.end()) {
+    if (auto id = session_cookie(req)) return session_caller(call, std::move(*id), access);
+    if (access == Access::session) fail(401, "unauthorized", "not signed in (POST /v1/sessions)");
     fail(401, "unauthorized", "this call needs the header Authorization: Bearer <key>");
+  }
+  if (access == Access::session) {
+    fail(401, "unauthorized", "this call needs the session cookie of POST /v1/sessions");
   }
   std::string_view value = it->value();
   if (!bearer_scheme(value)) {
     fail(401, "unauthorized", "the Authorization header must be: Bearer <key>");
   }
-  engine::Caller caller = caller_of_key(ctx, value.substr(7));
+  engine::Caller caller = caller_of_key(call.ctx, value.substr(7));
   bool admin = caller.role == engine::Caller::Role::admin;
   if (access == Access::admin && !admin) fail(403, "forbidden", "this call needs the admin key");
   if (access == Access::merchant && admin) fail(403, "forbidden", "this call needs a shop's key");
@@ -196,9 +235,14 @@ Prepared dispatch(ApiContext& ctx, const Request& req, Mode mode) {
     p.kind = Prepared::Kind::blocking;
     return p;
   }
-  Call call{ctx, req, std::move(m->params), {}, {}, false, {}, nullptr};
+  // A page of another site cannot make the browser change anything here
+  // (its form posts carry its Origin); sign-in included.
+  if (req.method() != http::verb::get && !same_origin(req)) {
+    fail(403, "csrf_failed", "the request comes from another site's page");
+  }
+  Call call{ctx, req, std::move(m->params), {}, {}, false, {}, nullptr, {}, std::nullopt};
   if (route.access != Access::open) {
-    call.caller = authenticate(ctx, req, route.access);
+    call.caller = authenticate(call, route.access);
     call.keyed = true;
   }
   if (route.idem != Idem::none) {
@@ -250,21 +294,36 @@ Prepared prepare(ApiContext& ctx, const Request& req, Mode mode) {
 
 Response handle_request(ApiContext& ctx, const Request& req) {
   Prepared p = prepare(ctx, req, Mode::whole);
-  if (p.kind != Prepared::Kind::command) return std::move(p.answer);
+  if (p.kind != Prepared::Kind::command) {
+    add_security_headers(p.answer);
+    return std::move(p.answer);
+  }
   auto result = ctx.engine.execute(std::move(p.step.request));  // render needs only itself
   return finish_request(req, p.step, result);
 }
 
 Prepared prepare_request(ApiContext& ctx, const Request& req) {
-  return prepare(ctx, req, Mode::split);
+  Prepared p = prepare(ctx, req, Mode::split);
+  if (p.kind == Prepared::Kind::answer) add_security_headers(p.answer);
+  return p;
 }
 
 Response finish_request(const Request& req, const EngineStep& step,
                         const StatusOr<engine::Result>& result) {
-  return guarded(req, [&] {
+  Response res = guarded(req, [&] {
     if (!result.ok()) fail_status(result.status());
     return step.render(req, *result);
   });
+  add_security_headers(res);
+  return res;
+}
+
+void add_security_headers(Response& res) {
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Referrer-Policy", "no-referrer");
+  if (res.find("Content-Security-Policy") == res.end()) {
+    res.set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+  }
 }
 
 std::string_view route_of(const Request& req) {

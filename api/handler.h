@@ -144,9 +144,17 @@ struct ApiContext {
   std::span<const std::uint8_t> pin_pepper;
   Hash32 admin_key_hash;  // read_admin_key_hash()
   const engine::Clock& clock;
+  bool secure_cookies = false;  // the server runs TLS: session cookies get Secure
 };
 
 [[nodiscard]] Response handle_request(ApiContext& ctx, const Request& req);
+
+// The headers every answer of the server carries (handle_request,
+// prepare_request and finish_request add them; the server adds them to its
+// own refusals): X-Content-Type-Options: nosniff, Referrer-Policy:
+// no-referrer, and, unless the route set its own, the Content-Security-Policy
+// "default-src 'none'; frame-ancestors 'none'".
+void add_security_headers(Response& res);
 
 // ---- handle_request split at the engine (for the server) ----
 // The shop's money routes (redemptions, authorizations, capture, void,

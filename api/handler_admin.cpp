@@ -145,6 +145,19 @@ Response post_merchant(Call& call) {
                      });
 }
 
+Response post_rotate_key(Call& call) {
+  static_cast<void>(parse_body(call.req, {}));
+  engine::RotateMerchantKey c;
+  c.id = call.params[0];
+  if (!engine::valid_object_id(c.id)) fail_code(engine::Code::not_found);
+  std::string api_key = make_merchant_key();
+  c.api_key_hash = api_key_hash(api_key);
+  return run_command(call, std::move(c), http::status::ok,
+                     [&api_key](const engine::Result& result, json::object& out) {
+                       if (!result.replayed) out["api_key"] = api_key;
+                     });
+}
+
 Response post_card(Call& call) {
   json::object body = parse_body(call.req, {"programme", "beneficiary_ref", "amount_cents"});
   engine::IssueCard c;

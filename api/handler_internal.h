@@ -47,6 +47,9 @@ struct Call {
   // then fills it (the command and how to render its result) instead of
   // executing, and its return value is not used.
   EngineStep* defer = nullptr;
+  // Set when the caller was authenticated by a session cookie (api/session.h).
+  std::string session_id;
+  std::optional<engine::Session> session;
   [[nodiscard]] bool admin() const { return keyed && caller.role == engine::Caller::Role::admin; }
 };
 
@@ -169,5 +172,15 @@ struct PublicTransaction {
 [[nodiscard]] Response post_unlock_pin(Call& call);
 [[nodiscard]] Response post_replace(Call& call);
 [[nodiscard]] Response post_settlement(Call& call);
+[[nodiscard]] Response post_rotate_key(Call& call);
+// handler_session.cpp
+[[nodiscard]] Response post_session(Call& call);
+[[nodiscard]] Response get_current_session(Call& call);
+[[nodiscard]] Response post_end_session(Call& call);
+// handler_holds.cpp
+[[nodiscard]] Response get_authorizations(Call& call);
+// handler_pos.cpp: the till page
+[[nodiscard]] Response get_pos(Call& call);
+[[nodiscard]] Response get_pos_asset(Call& call);
 
 }  // namespace buoni::api::detail

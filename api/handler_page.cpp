@@ -101,7 +101,8 @@ Response html_response(const Request& req, int status, std::string body) {
   res.set(http::field::cache_control, "no-store");
   // The URL holds the card's token: no referrer, nothing loaded from elsewhere.
   res.set("Referrer-Policy", "no-referrer");
-  res.set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'");
+  res.set("Content-Security-Policy",
+          "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'");
   res.set("X-Content-Type-Options", "nosniff");
   res.keep_alive(req.keep_alive());
   res.body() = std::move(body);

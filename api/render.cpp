@@ -221,6 +221,18 @@ json::object outcome_json(const Command& command, const Outcome& o) {
                                               {"created_at", format_time(o.time_ms)},
                                               {"ledger_seq", o.ledger_seq}};
                         },
+                        // The new key is added by the edge (post_rotate_key).
+                        [&](const RotateMerchantKey& c) {
+                          return json::object{{"id", c.id}};
+                        },
+                        // The session's answer is made by the edge (api/session.h).
+                        [&](const OpenSession&) {
+                          return json::object{{"merchant_id", o.id},
+                                              {"expires_at", format_time(o.expires_at_ms)}};
+                        },
+                        [&](const EndSession&) {
+                          return json::object{{"ended", true}};
+                        },
                     },
                     command);
 }

@@ -84,6 +84,8 @@ struct ServerOptions {
   double public_burst = limits::public_burst;
   double failed_lookup_rate_per_s = limits::failed_lookup_rate_per_s;
   double failed_lookup_burst = limits::failed_lookup_burst;
+  double sign_in_rate_per_s = limits::sign_in_rate_per_s;  // POST /v1/sessions
+  double sign_in_burst = limits::sign_in_burst;
   std::ostream* log = nullptr;  // JSON lines; nullptr: no log
 };
 

@@ -72,12 +72,14 @@ namespace buoni::api::detail {
 struct Front::State {
   State(const ServerOptions& o)
       : public_limit(o.public_rate_per_s, o.public_burst),
-        lookup_limit(o.failed_lookup_rate_per_s, o.failed_lookup_burst) {
+        lookup_limit(o.failed_lookup_rate_per_s, o.failed_lookup_burst),
+        sign_in_limit(o.sign_in_rate_per_s, o.sign_in_burst) {
     if (o.log) log.emplace(*o.log);
   }
   Metrics metrics;
-  RateLimiter public_limit;  // /v1/public/..., /c/...
-  RateLimiter lookup_limit;  // answers unknown_card / invalid_card
+  RateLimiter public_limit;   // /v1/public/..., /c/...
+  RateLimiter lookup_limit;   // answers unknown_card / invalid_card
+  RateLimiter sign_in_limit;  // POST /v1/sessions, right or wrong
   std::optional<AccessLog> log;
   std::atomic<std::uint64_t> next_request_id{1};
 };
@@ -149,10 +151,15 @@ std::optional<Response> Front::answer_early(const Request& req, const Exchange& 
     res.set(http::field::cache_control, "no-store");
     res.body() = state_->metrics.render(ctx_.engine.stats(), ctx_.engine.failed());
     res.keep_alive(req.keep_alive());
+    add_security_headers(res);
     return res;
   }
   if (is_public(ex.route) && !state_->public_limit.allow(ex.remote, now_ms)) {
     return rate_limited(req, "public");
+  }
+  if (ex.route == "/v1/sessions" && req.method() == http::verb::post &&
+      !state_->sign_in_limit.allow(ex.remote, now_ms)) {
+    return rate_limited(req, "sign_in");
   }
   if (!ex.route.empty() && ex.route != "/healthz" && ex.route != "/readyz" &&
       !state_->lookup_limit.would_allow(ex.remote, now_ms)) {
@@ -191,6 +198,7 @@ Response Front::refusal(int status, std::string_view code, std::string_view mess
   res.set(http::field::cache_control, "no-store");
   res.body() = boost::json::serialize(error_json(code, message));
   res.keep_alive(false);
+  add_security_headers(res);
   return res;
 }
 

@@ -5,6 +5,7 @@
 #include "crypto/hash.h"
 #include "crypto/token.h"
 #include "engine/limits.h"
+#include "engine/session.h"
 #include "engine/settle.h"
 #include "engine/validate.h"
 
@@ -56,6 +57,13 @@ class Machine {
     if (!is_admin()) return decline(Code::forbidden);
     return apply_settle(b_, c, now_ms_);
   }
+  StatusOr<Outcome> run(const RotateMerchantKey& c) {
+    return apply_rotate_merchant_key(b_, c, caller_, now_ms_);
+  }
+  StatusOr<Outcome> run(const OpenSession& c) {
+    return apply_open_session(b_, c, caller_, now_ms_);
+  }
+  StatusOr<Outcome> run(const EndSession& c) { return apply_end_session(b_, c, caller_); }
 
  private:
   struct Spend {  // what a redemption or authorization found valid

@@ -306,6 +306,27 @@ Status decode(std::string_view in, Refund& v) {
   return bad ? corruption("bad refund record") : finish(r, "refund");
 }
 
+std::string encode(const Session& v) {
+  Writer w = versioned();
+  w.raw(v.session_hash);
+  w.str(v.merchant);
+  w.raw(v.api_key_hash);
+  w.i64(v.created_at_ms);
+  w.i64(v.expires_at_ms);
+  return w.take();
+}
+
+Status decode(std::string_view in, Session& v) {
+  Reader r(in);
+  bool bad = !read_version(r);
+  r.raw(v.session_hash);
+  v.merchant = r.str();
+  r.raw(v.api_key_hash);
+  v.created_at_ms = r.i64();
+  v.expires_at_ms = r.i64();
+  return bad ? corruption("bad session record") : finish(r, "session");
+}
+
 void write_entry_body(Writer& w, const Entry& v) {
   w.u64(v.seq);
   w.i64(v.time_ms);
@@ -502,6 +523,22 @@ std::string redemption(std::string_view id) {
 }
 std::string refund(std::string_view id) {
   return "f/" + std::string(id);
+}
+std::string session(const Hash32& session_hash) {
+  std::string k = "a/";
+  k.append(reinterpret_cast<const char*>(session_hash.data()), session_hash.size());
+  return k;
+}
+std::string merchant_sessions_prefix(std::string_view merchant) {
+  std::string k = "n/" + std::string(merchant);
+  k.push_back('\0');
+  return k;
+}
+std::string merchant_session(const Session& session) {
+  std::string k = merchant_sessions_prefix(session.merchant);
+  k += be64(static_cast<std::uint64_t>(session.created_at_ms));
+  k.append(reinterpret_cast<const char*>(session.session_hash.data()), session.session_hash.size());
+  return k;
 }
 std::string ledger(std::uint64_t seq) {
   return be64(seq);

@@ -33,6 +33,10 @@
 //                                                     is settled (where the next
 //                                                     settlement's scan starts)
 //   "z/" settlement_id                             -> settlement
+//   "a/" hash(session)                             -> session
+//   "n/" merchant_id 0x00 u64(created_at_ms) hash(session)
+//                                                  -> "" (a shop's sessions,
+//                                                     oldest first)
 // Space `ledger`:    u64(seq)                      -> entry
 // Space `idempotency`: caller 0x00 idempotency_key -> idem_record
 // Space `meta`:
@@ -71,6 +75,8 @@
 //                 i64(net) u64(count) u64(first_seq) u64(last_seq)
 //                 i64(first_time_ms) i64(last_time_ms) u64(ledger_seq)
 //   index_row  := i64(time_ms)                  (the entry's time, for windows)
+//   session    := hash(session) str(merchant) hash(api_key_hash)
+//                 i64(created_at_ms) i64(expires_at_ms)
 //
 // The ledger indexes are written by Batch::append in the same batch as their
 // entry and never change. An entry is listed (index_rows) under
@@ -157,6 +163,7 @@ inline constexpr std::uint8_t format_v1 = 1;
 [[nodiscard]] std::string encode(const Checkpoint& v);
 [[nodiscard]] std::string encode(const ChainHead& v);
 [[nodiscard]] std::string encode(const Settlement& v);
+[[nodiscard]] std::string encode(const Session& v);
 void write_entry_body(Writer& w, const Entry& v);
 // The entry_body bytes inside an encoded entry (u8(1) || entry_body || hash),
 // without decoding it. The encoding is canonical (fixed-width integers and
@@ -176,6 +183,7 @@ void write_entry_body(Writer& w, const Entry& v);
 [[nodiscard]] Status decode(std::string_view in, Checkpoint& out);
 [[nodiscard]] Status decode(std::string_view in, ChainHead& out);
 [[nodiscard]] Status decode(std::string_view in, Settlement& out);
+[[nodiscard]] Status decode(std::string_view in, Session& out);
 [[nodiscard]] std::string encode_settled_mark(std::string_view settlement_id);
 [[nodiscard]] Status decode_settled_mark(std::string_view in, std::string& settlement_id);
 [[nodiscard]] std::string encode_settled_floor(std::uint64_t seq);
@@ -214,6 +222,9 @@ inline constexpr std::string_view settlement_root = "z/";
 [[nodiscard]] std::string settled_entry(std::uint64_t seq);
 [[nodiscard]] std::string settled_floor(std::string_view merchant);
 [[nodiscard]] std::string settlement(std::string_view id);
+[[nodiscard]] std::string session(const Hash32& session_hash);
+[[nodiscard]] std::string merchant_sessions_prefix(std::string_view merchant);
+[[nodiscard]] std::string merchant_session(const Session& session);
 }  // namespace keys
 
 // The index rows of one ledger entry (grammar above), keys unique.

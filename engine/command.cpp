@@ -84,6 +84,16 @@ void write_fields(Writer& w, const Settle& c) {
   w.i32(c.from_day);
   w.i32(c.to_day);
 }
+void write_fields(Writer& w, const RotateMerchantKey& c) {
+  w.str(c.id);  // not the new key's hash (AddMerchant's reason)
+}
+void write_fields(Writer& w, const OpenSession& c) {
+  w.raw(c.session_hash);
+  w.raw(c.api_key_hash);
+}
+void write_fields(Writer& w, const EndSession& c) {
+  w.raw(c.session_hash);
+}
 
 }  // namespace
 
@@ -104,6 +114,9 @@ std::string_view command_name(const Command& command) {
                         [](const RefundRedemption&) { return "refund"; },
                         [](const UnlockPin&) { return "card_unlock_pin"; },
                         [](const Settle&) { return "settle"; },
+                        [](const RotateMerchantKey&) { return "merchant_rotate_key"; },
+                        [](const OpenSession&) { return "session_open"; },
+                        [](const EndSession&) { return "session_end"; },
                     },
                     command);
 }

@@ -96,9 +96,34 @@ struct Settle {
   Day from_day = 0, to_day = 0;
 };
 
-using Command = std::variant<CreateProgramme, CloseProgramme, AddMerchant, IssueCard, LoadCard,
-                             BlockCard, UnblockCard, ReplaceCard, Redeem, Authorize, Capture, Void,
-                             RefundRedemption, UnlockPin, Settle>;
+// Replaces a shop's API key (admin only): the old key, and every session
+// signed in with it, stop working in the batch that applies this. The new
+// key is made and shown by the caller; only its hash comes here.
+struct RotateMerchantKey {
+  std::string id;
+  Hash32 api_key_hash{};  // not part of the fingerprint: a retry makes a new key
+};
+
+// Till sessions (api/session.h): a shop signed in on a device with its key.
+// The session id is made at the edge; only its BLAKE2b-256 hash comes here.
+// OpenSession (merchant only) names the key hash the shop signed in with: if
+// that is no longer the shop's key (rotated meanwhile) it is declined
+// `forbidden`. It lasts limits::session_ttl_s; a shop keeps at most
+// limits::sessions_per_merchant_max sessions: opening one past that ends the
+// oldest, and ends the shop's expired or revoked ones first.
+struct OpenSession {
+  Hash32 session_hash{};
+  Hash32 api_key_hash{};
+};
+// Ends the calling shop's session (not_found if it has no such session).
+struct EndSession {
+  Hash32 session_hash{};
+};
+
+using Command =
+    std::variant<CreateProgramme, CloseProgramme, AddMerchant, IssueCard, LoadCard, BlockCard,
+                 UnblockCard, ReplaceCard, Redeem, Authorize, Capture, Void, RefundRedemption,
+                 UnlockPin, Settle, RotateMerchantKey, OpenSession, EndSession>;
 
 [[nodiscard]] std::string_view command_name(const Command& command);
 
@@ -150,7 +175,8 @@ struct Result {
 //   command := u8(variant index) fields in declaration order (str, i64, i32,
 //              bool, card_id; vectors as u32 count then items; optional hash as
 //              bool then hash); AddMerchant's api_key_hash and the pin_hash of
-//              IssueCard/ReplaceCard are left out (a retry makes a new secret)
+//              IssueCard/ReplaceCard and RotateMerchantKey's api_key_hash are left
+//              out (a retry makes a new secret); sessions: both hashes
 [[nodiscard]] std::string encode(const Outcome& outcome);
 [[nodiscard]] Status decode(std::string_view in, Outcome& outcome);
 [[nodiscard]] std::string encode_command(const Command& command);

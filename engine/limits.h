@@ -58,6 +58,17 @@ inline constexpr std::int64_t hold_expires_in_s_max = 7 * 24 * 3600;
 // unlocks it: 4 tries of a 5-digit PIN give a thief a 1 in 25,000 chance.
 inline constexpr std::uint8_t pin_failures_max = 4;
 
+// Till sessions (api/session.h). A session lasts one working day (12 h)
+// from sign-in: a shop signs in each morning with its key (typed or scanned
+// from its QR); a device lost or stolen is useless by the evening, and at
+// once when the key is rotated. Not sliding: a stolen cookie cannot be kept
+// alive by using it.
+inline constexpr std::int64_t session_ttl_s = 12 * 3600;
+// Sessions one shop keeps at once: a shop has a few phones or tablets; 16
+// leaves room for every till of a supermarket. Signing in past it ends the
+// oldest, so stored sessions are bounded by 16 per shop.
+inline constexpr std::size_t sessions_per_merchant_max = 16;
+
 // Programme validity: at most 5 years (a longer one is a typo).
 inline constexpr std::int32_t programme_days_max = 5 * 366;
 
@@ -105,6 +116,12 @@ inline constexpr double public_burst = 20;
 // card numbers (80 random bits) or forging tokens hopeless from one address.
 inline constexpr double failed_lookup_rate_per_s = 1;
 inline constexpr double failed_lookup_burst = 10;
+// Sign-in attempts (POST /v1/sessions) per client address, right or wrong:
+// one every 5 s with bursts of 5 lets a cashier mistype a few times, and
+// makes guessing a shop key (256 random bits) hopeless anyway; it mostly
+// keeps one address from making the writer open sessions in a loop.
+inline constexpr double sign_in_rate_per_s = 0.2;
+inline constexpr double sign_in_burst = 5;
 // Metrics (api/metrics.h): distinct route labels kept; past it requests are
 // counted under route="other". Routes come from the fixed route table, so
 // this only guards against a caller passing unbounded strings.
@@ -119,6 +136,11 @@ inline constexpr std::size_t transactions_page_max = 500;
 // window; past it the page ends early (possibly empty) with a cursor, so a
 // narrow window over a long history cannot make one request scan it all.
 inline constexpr std::size_t entry_index_scan_rows_max = 100'000;
+// GET /v1/authorizations: a shop's pending holds listed at most. Holds live
+// at most a week (hold_expires_in_s_max); a shop delivering 50 orders a day
+// has a few hundred pending. The list reads the shop's ledger index of the
+// last week, at most entry_index_scan_rows_max rows.
+inline constexpr std::size_t holds_list_max = 500;
 // The public card view and the beneficiary's page: the last entries shown.
 // Ten fit an old phone's screen; more history is the operator's business.
 inline constexpr std::size_t public_transactions_max = 10;

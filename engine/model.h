@@ -216,4 +216,14 @@ struct Checkpoint {
   Signature signature{};
 };
 
+// A shop signed in on a device (the till page). Stored under the hash of its
+// id; the id itself is only ever in the device's cookie.
+struct Session {
+  Hash32 session_hash{};
+  std::string merchant;
+  Hash32 api_key_hash{};  // the shop's key when it signed in: a rotated key ends it
+  TimeMs created_at_ms = 0;
+  TimeMs expires_at_ms = 0;
+};
+
 }  // namespace buoni::engine

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "api/handler.h"
+#include "api/session.h"
 #include "crypto/card_number.h"
 #include "crypto/hash.h"
 #include "crypto/random.h"
@@ -241,7 +242,7 @@ TEST_CASE("route_of names the matched pattern; route_list has every route") {
   req.target("/v1/public/cards/abc?x=1");
   CHECK(buoni::api::route_of(req) == "/v1/public/cards/{token}");
   auto list = buoni::api::route_list();
-  CHECK(list.size() == 23);
+  CHECK(list.size() == 30);
   CHECK(std::find(list.begin(), list.end(), "GET /v1/transactions") != list.end());
   CHECK(std::find(list.begin(), list.end(), "GET /c/{token}") != list.end());
   CHECK(std::find(list.begin(), list.end(), "POST /v1/redemptions") != list.end());
@@ -1206,3 +1207,235 @@ TEST_CASE("answers follow the request's version and keep-alive") {
 }
 
 }  // namespace
+
+// ---- till sessions, the till page, security headers ------------------------
+
+namespace {
+
+// A request as the till page's browser sends it: the session cookie, the
+// CSRF header and an Origin when given.
+struct Browser {
+  World& w;
+  std::string cookie;  // the session id, "" for none
+  std::string csrf;
+  std::string origin;  // sent as Origin when not empty
+  int next_key = 0;
+
+  Response send(http::verb method, std::string_view target, std::string_view body = "",
+                bool idem = false) {
+    Request req{method, target, 11};
+    req.set(http::field::host, "till.example:8080");
+    if (!cookie.empty()) req.set(http::field::cookie, "lang=it; buoni_session=" + cookie);
+    if (!csrf.empty()) req.set(buoni::api::csrf_header, csrf);
+    if (!origin.empty()) req.set(http::field::origin, origin);
+    if (idem) req.set("Idempotency-Key", "b" + std::to_string(++next_key));
+    req.body() = std::string(body);
+    req.prepare_payload();
+    return handle_request(*w.ctx, req);
+  }
+  // Signs in with `key`; keeps the cookie and token of the answer.
+  Response sign_in(const std::string& key) {
+    Response res = send(http::verb::post, "/v1/sessions", R"({"api_key":")" + key + "\"}");
+    if (res.result_int() == 201) {
+      std::string set = std::string(res[http::field::set_cookie]);
+      auto start = set.find('=') + 1;
+      cookie = set.substr(start, set.find(';') - start);
+      csrf = str(parsed(res), "csrf_token");
+    }
+    return res;
+  }
+  Response redeem(const Card& c, std::int64_t amount_cents) {
+    return send(http::verb::post, "/v1/redemptions",
+                R"({"card":")" + c.id + R"(","amount_cents":)" + std::to_string(amount_cents) + "}",
+                true);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("sessions: a shop key signs in; the cookie is HttpOnly, SameSite=Strict, 12 h") {
+  World w;
+  Browser b{w};
+  Response res = b.sign_in(w.m1);
+  CHECK_OK(res, 201);
+  std::string set = std::string(res[http::field::set_cookie]);
+  CHECK(set.starts_with("buoni_session=ps_"));
+  CHECK(set.find("; Path=/; Max-Age=43200; HttpOnly; SameSite=Strict") != std::string::npos);
+  CHECK(set.find("Secure") == std::string::npos);
+  CHECK(b.cookie.size() == 3 + 64);
+  json::object o = parsed(res);
+  CHECK(str(o, "merchant_id") == "m1");
+  CHECK(str(o, "merchant_name") == "Shop m1");
+  CHECK(str(o, "csrf_token") == buoni::api::csrf_token(b.cookie));
+  CHECK(str(o, "expires_at") == "2026-02-10T22:00:00Z");
+  // Only the id's hash is stored: the id itself is nowhere in the store.
+  auto stored = w.store.get(buoni::engine::Space::state,
+                            buoni::engine::keys::session(buoni::api::session_hash(b.cookie)));
+  REQUIRE(stored.ok());
+  CHECK(stored->has_value());
+  CHECK((*stored)->find(b.cookie) == std::string::npos);
+  // Under TLS the cookie is Secure.
+  w.ctx->secure_cookies = true;
+  Browser tls{w};
+  CHECK(std::string(tls.sign_in(w.m1)[http::field::set_cookie]).ends_with("; Secure"));
+}
+
+TEST_CASE("sessions: wrong keys, the admin key and bad bodies do not sign in") {
+  World w;
+  Browser b{w};
+  CHECK_ERR(b.sign_in("mk_" + std::string(64, '0')), 401, "unauthorized");
+  CHECK_ERR(b.sign_in(kAdmin), 401, "unauthorized");
+  CHECK_ERR(b.send(http::verb::post, "/v1/sessions", "{}"), 400, "invalid_field");
+  CHECK_ERR(b.send(http::verb::post, "/v1/sessions", R"({"api_key":")" + w.m1 + R"(","x":1})"), 400,
+            "invalid_field");
+  CHECK(b.cookie.empty());
+}
+
+TEST_CASE("sessions: the cookie acts for the shop; a POST needs the CSRF token") {
+  World w;
+  Browser b{w};
+  CHECK_OK(b.sign_in(w.m1), 201);
+  Response current = b.send(http::verb::get, "/v1/sessions/current");
+  CHECK_OK(current, 200);
+  CHECK(str(parsed(current), "csrf_token") == b.csrf);
+  CHECK_OK(b.send(http::verb::get, "/v1/cards/" + w.card.id), 200);
+  CHECK_OK(b.redeem(w.card, 1250), 201);
+  CHECK(w.balance(w.card) == 8750);
+  std::string token = b.csrf;
+  b.csrf.clear();
+  CHECK_ERR(b.redeem(w.card, 100), 403, "csrf_failed");
+  b.csrf = std::string(64, 'a');
+  CHECK_ERR(b.redeem(w.card, 100), 403, "csrf_failed");
+  b.csrf = token;
+  // A page of another site cannot post, even holding the token; its own can.
+  b.origin = "http://evil.example";
+  CHECK_ERR(b.redeem(w.card, 100), 403, "csrf_failed");
+  b.origin = "null";
+  CHECK_ERR(b.redeem(w.card, 100), 403, "csrf_failed");
+  b.origin = "http://till.example:8080";
+  CHECK_OK(b.redeem(w.card, 100), 201);
+  CHECK(w.balance(w.card) == 8650);
+  // A session is a shop's: never the admin's.
+  CHECK_ERR(b.send(http::verb::post, "/v1/cards/" + w.card.id + "/block", "{}"), 403, "forbidden");
+  CHECK_ERR(b.send(http::verb::get, "/v1/programmes/p1"), 403, "forbidden");
+  // A made-up or stolen-and-ended cookie is refused.
+  Browser forged{w, "ps_" + std::string(64, '1'), b.csrf};
+  CHECK_ERR(forged.send(http::verb::get, "/v1/sessions/current"), 401, "unauthorized");
+  CHECK_ERR(forged.redeem(w.card, 100), 401, "unauthorized");
+  // The session routes want the cookie, not a key.
+  CHECK_ERR(w.get("/v1/sessions/current", w.m1), 401, "unauthorized");
+}
+
+TEST_CASE("sessions: end at sign-out, after 12 hours, and when the shop's key is rotated") {
+  World w;
+  Browser out{w}, late{w}, rotated{w};
+  CHECK_OK(out.sign_in(w.m1), 201);
+  Response ended = out.send(http::verb::post, "/v1/sessions/current/end", "");
+  CHECK_OK(ended, 200);
+  CHECK(std::string(ended[http::field::set_cookie]).find("buoni_session=; Path=/; Max-Age=0") == 0);
+  CHECK_ERR(out.send(http::verb::get, "/v1/sessions/current"), 401, "unauthorized");
+  CHECK_ERR(out.redeem(w.card, 100), 401, "unauthorized");
+
+  CHECK_OK(late.sign_in(w.m1), 201);
+  w.clock.set(w.clock.now_ms() + buoni::limits::session_ttl_s * 1000 - 1);
+  CHECK_OK(late.send(http::verb::get, "/v1/sessions/current"), 200);
+  w.clock.set(w.clock.now_ms() + 1);
+  CHECK_ERR(late.send(http::verb::get, "/v1/sessions/current"), 401, "unauthorized");
+
+  CHECK_OK(rotated.sign_in(w.m1), 201);
+  Response rotation = w.admin("/v1/merchants/m1/rotate-key", "");
+  CHECK_OK(rotation, 200);
+  std::string new_key = str(parsed(rotation), "api_key");
+  CHECK(new_key.starts_with("mk_"));
+  CHECK(new_key != w.m1);
+  CHECK_ERR(rotated.redeem(w.card, 100), 401, "unauthorized");
+  CHECK_ERR(w.redeem(w.m1, w.card.id, 100), 401, "unauthorized");
+  CHECK_OK(w.redeem(new_key, w.card.id, 100), 201);
+  CHECK_OK(rotated.sign_in(new_key), 201);
+  CHECK_OK(rotated.redeem(w.card, 100), 201);
+  CHECK_ERR(w.admin("/v1/merchants/nope/rotate-key", ""), 404, "not_found");
+  CHECK_ERR(w.shop(new_key, "/v1/merchants/m1/rotate-key", ""), 403, "forbidden");
+}
+
+TEST_CASE("sessions: a shop keeps at most sessions_per_merchant_max; the oldest ends") {
+  World w;
+  std::vector<Browser> tills;
+  for (std::size_t i = 0; i <= buoni::limits::sessions_per_merchant_max; ++i) {
+    w.clock.set(w.clock.now_ms() + 1000);
+    tills.push_back(Browser{w});
+    CHECK_OK(tills.back().sign_in(w.m1), 201);
+  }
+  CHECK_ERR(tills.front().send(http::verb::get, "/v1/sessions/current"), 401, "unauthorized");
+  for (std::size_t i = 1; i < tills.size(); ++i) {
+    CHECK_OK(tills[i].send(http::verb::get, "/v1/sessions/current"), 200);
+  }
+  std::size_t stored = 0;
+  REQUIRE(w.store
+              .scan(buoni::engine::Space::state, "a/", "a/",
+                    [&](std::string_view, std::string_view) {
+                      ++stored;
+                      return true;
+                    })
+              .ok());
+  CHECK(stored == buoni::limits::sessions_per_merchant_max);
+}
+
+TEST_CASE("GET /v1/authorizations lists the shop's pending holds only") {
+  World w;
+  std::string other = w.merchant("m2", R"(["p1"])", "12345678903");
+  Response h1 = w.authorize(w.m1, w.card.id, 1000, R"(,"reference":"order-1")");
+  Response h2 = w.authorize(w.m1, w.card.id, 2000);
+  CHECK_OK(h1, 201);
+  CHECK_OK(h2, 201);
+  CHECK_OK(w.authorize(other, w.card.id, 500), 201);
+  CHECK_OK(w.shop(w.m1, "/v1/authorizations/" + str(parsed(h2), "id") + "/void", "{}"), 200);
+  Response list = w.get("/v1/authorizations", w.m1);
+  CHECK_OK(list, 200);
+  json::array holds = parsed(list)["authorizations"].as_array();
+  REQUIRE(holds.size() == 1);
+  json::object hold = holds[0].as_object();
+  CHECK(str(hold, "id") == str(parsed(h1), "id"));
+  CHECK(num(hold, "amount_cents") == 1000);
+  CHECK(str(hold, "reference") == "order-1");
+  CHECK(str(hold, "expires_at") == str(parsed(h1), "expires_at"));
+  CHECK(str(hold, "card_number").find('*') != std::string::npos);
+  // Past its expiry a hold is no longer listed, swept or not.
+  w.clock.set(w.clock.now_ms() + buoni::limits::hold_expires_in_s_default * 1000);
+  CHECK(parsed(w.get("/v1/authorizations", w.m1))["authorizations"].as_array().empty());
+  CHECK_ERR(w.get("/v1/authorizations", kAdmin), 403, "forbidden");
+}
+
+TEST_CASE("the till page: embedded, ETag and 304, a strict CSP; every answer has nosniff") {
+  World w;
+  Response page = w.page("/pos");
+  REQUIRE(page.result_int() == 200);
+  CHECK(page[http::field::content_type] == "text/html; charset=utf-8");
+  CHECK(page.body().find("<script src=\"/pos/pos.js\"") != std::string::npos);
+  std::string csp = std::string(page["Content-Security-Policy"]);
+  CHECK(csp.find("script-src 'self';") != std::string::npos);
+  CHECK(csp.find("frame-ancestors 'none'") != std::string::npos);
+  CHECK(csp.find("unsafe-inline") == std::string::npos);
+  CHECK(page.body().find(" style=\"") == std::string::npos);  // nothing inline for the CSP to block
+  std::string etag = std::string(page[http::field::etag]);
+  CHECK(etag.size() == 18);
+  Request again{http::verb::get, "/pos", 11};
+  again.set(http::field::if_none_match, etag);
+  Response fresh = handle_request(*w.ctx, again);
+  CHECK(fresh.result_int() == 304);
+  CHECK(fresh.body().empty());
+  for (std::string_view asset : {"/pos/pos.js", "/pos/jsqr.js"}) {
+    Response js = w.page(asset);
+    CHECK(js.result_int() == 200);
+    CHECK(js[http::field::content_type] == "text/javascript; charset=utf-8");
+    CHECK(js.body().size() > 1000);
+  }
+  CHECK(w.page("/pos/pos.css")[http::field::content_type] == "text/css; charset=utf-8");
+  CHECK_ERR(w.get("/pos/secret.key"), 404, "not_found");
+  for (const Response& res : {w.page("/pos"), w.get("/healthz"), w.get("/nope"), w.page("/c/x"),
+                              w.redeem(w.m1, w.card.id, 100)}) {
+    CHECK(res["X-Content-Type-Options"] == "nosniff");
+    CHECK(res["Referrer-Policy"] == "no-referrer");
+    CHECK(std::string(res["Content-Security-Policy"]).find("frame-ancestors 'none'") !=
+          std::string::npos);
+  }
+}

@@ -194,6 +194,13 @@ struct Describe {
     return "settle|" + c.period_id + "|" + std::to_string(c.from_day) + "|" +
            std::to_string(c.to_day);
   }
+  std::string operator()(const eng::RotateMerchantKey& c) const { return "rotate_key|" + c.id; }
+  std::string operator()(const eng::OpenSession& c) const {
+    return "open_session|" + buoni::to_hex(c.session_hash) + "|" + buoni::to_hex(c.api_key_hash);
+  }
+  std::string operator()(const eng::EndSession& c) const {
+    return "end_session|" + buoni::to_hex(c.session_hash);
+  }
   std::string operator()(const eng::UnblockCard& c) const { return "unblock|" + card_text(c.card); }
   std::string operator()(const eng::ReplaceCard& c) const { return "replace|" + card_text(c.card); }
   std::string operator()(const eng::UnlockPin& c) const {
@@ -283,6 +290,18 @@ struct Change {
   }
   eng::Command operator()(eng::Settle c) const {
     c.to_day += 1;
+    return c;
+  }
+  eng::Command operator()(eng::RotateMerchantKey c) const {
+    c.id += "x";
+    return c;
+  }
+  eng::Command operator()(eng::OpenSession c) const {
+    c.session_hash[0] ^= 1;
+    return c;
+  }
+  eng::Command operator()(eng::EndSession c) const {
+    c.session_hash[0] ^= 1;
     return c;
   }
 };
@@ -533,6 +552,11 @@ class Model {
   Expect run(const Ctx& x, const eng::UnlockPin& c);
   // Settlement is tested in tests/settle_test.cpp; the model never generates it.
   Expect run(const Ctx&, const eng::Settle&) { return declined(Code::forbidden); }
+  // Key rotation and sessions move no money; tests/session_test.cpp covers
+  // them. The model never generates them.
+  Expect run(const Ctx&, const eng::RotateMerchantKey&) { return declined(Code::forbidden); }
+  Expect run(const Ctx&, const eng::OpenSession&) { return declined(Code::forbidden); }
+  Expect run(const Ctx&, const eng::EndSession&) { return declined(Code::forbidden); }
   Expect set_blocked(const Ctx& x, const CardId& id, bool blocked);
   [[nodiscard]] Code spend_gate(const eng::Caller& caller, const std::string& card, Cents amount,
                                 Day today) const;

@@ -29,6 +29,7 @@ Status serve_until_signal(Node& node, api::ServerOptions options,
   BUONI_ASSIGN_OR_RETURN(Hash32 admin_key_hash, api::read_admin_key_hash(node.store()));
   api::ApiContext ctx{node.engine(),     node.store(),   node.signing_key(), node.verify_keys(),
                       node.pin_pepper(), admin_key_hash, node.clock()};
+  ctx.secure_cookies = options.tls.has_value();
   options.log = &std::cerr;
   BUONI_ASSIGN_OR_RETURN(auto server, api::Server::start(ctx, std::move(options)));
   on_listening(server->url());
