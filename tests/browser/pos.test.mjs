@@ -546,7 +546,7 @@ describe('the till page in Chromium', { timeout: 240000 }, () => {
     await context.clearCookies();
   });
 
-  test('a cross-site form post with the session cookie is refused (CSRF)', async () => {
+  test('a cross-site form post, or the cookie without its CSRF token, is refused', async () => {
     await page.fill('#signin-key', shopKey);
     await page.click('#signin-go');
     await visible('#screen-pay');
@@ -572,6 +572,20 @@ describe('the till page in Chromium', { timeout: 240000 }, () => {
       console.log('cross-site posts answered:', statuses.join(' | '));
     } finally {
       await evil.close();
+    }
+    // Without an Origin header (not a browser), the cookie alone is not
+    // enough: the CSRF token must come too, and be the session's.
+    const cookie = (await context.cookies(site())).find((c) => c.name === 'buoni_session');
+    for (const token of [null, 'f'.repeat(64)]) {
+      const res = await fetch(`${site()}/v1/redemptions`, {
+        method: 'POST',
+        headers: { Cookie: `buoni_session=${cookie.value}`, 'Idempotency-Key': `test-csrf-${token ? 'wrong' : 'none'}`,
+          'Content-Type': 'application/json', ...(token ? { 'X-CSRF-Token': token } : {}) },
+        body: JSON.stringify({ card: cards.scan.number, amount_cents: 100 }),
+        signal: AbortSignal.timeout(5000),
+      });
+      assert.equal(res.status, 403, `CSRF token ${token ? 'wrong' : 'missing'}`);
+      assert.equal((await res.json()).error.code, 'csrf_failed');
     }
     assert.equal((await api.transactions()).length, count, 'nothing was charged');
     await page.goto(`${site()}/pos`);
