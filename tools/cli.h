@@ -95,7 +95,7 @@ void print(const Common& common, const boost::json::object& json, std::string_vi
 
 // The human form of a success, made from the JSON answer the HTTP API gives
 // (and --json prints), so local and --server mode print the same text.
-using JsonText = std::string (*)(const boost::json::object& answer);
+using JsonText = std::function<std::string(const boost::json::object& answer)>;
 // A field of an answer as text: a string as is, a number in decimal, a bool
 // as true/false; "" when absent (answers from a server are not trusted to
 // be complete).
