@@ -174,7 +174,9 @@ void print_try(const std::string& url, const DemoShop& shop, const api::CardFace
             << "card " << face.card_number << ", token (its QR code): " << face.qr_text << "\n\n"
             << "redeem EUR 12.50 at the shop:\n  " << redeem << "1250}'\n"
             << "spend more than the balance (402 insufficient_funds):\n  " << redeem << "14000}'\n"
-            << "the beneficiary's balance page:\n  " << face.balance_url << std::endl;
+            << "the beneficiary's balance page:\n  " << face.balance_url << "\n"
+            << "the shop's till in a browser (sign in with the key above, scan a card of "
+            << "demo-cards.pdf):\n  " << url << "/pos" << std::endl;
 }
 
 void serve_demo(const Common& common, Node& node, api::ServerOptions options, const DemoShop& shop,
